@@ -1,0 +1,197 @@
+import csv
+import io
+from pathlib import Path
+
+from django.http import FileResponse, Http404, HttpResponse
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from portal.accounts.permissions import IsSuperuser
+from portal.accounts.selectors import user_clinic
+from portal.core.exceptions import ApplicationError
+from portal.core.pagination import PageNumberPagination
+from portal.records import selectors as record_selectors
+from portal.records.services import Upload
+
+from . import batches, selectors, services
+from .serializers import (
+    BatchCreateSerializer,
+    BatchResultSerializer,
+    BatchSerializer,
+    ModelVersionSerializer,
+    PredictionSerializer,
+    RerunSerializer,
+)
+
+
+def _private(response):
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+class PredictionDetailApi(APIView):
+    @extend_schema(responses=PredictionSerializer)
+    def get(self, request, prediction_id: int):
+        return Response(PredictionSerializer(selectors.prediction_get(user=request.user, prediction_id=prediction_id)).data)
+
+
+class PredictionHeatmapApi(APIView):
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, prediction_id: int):
+        prediction = selectors.prediction_get(user=request.user, prediction_id=prediction_id, object_type="heatmap")
+        if not prediction.heatmap:
+            raise Http404()
+        return _private(FileResponse(prediction.heatmap.open("rb"), content_type="image/png"))
+
+
+class ImageRerunApi(APIView):
+    @extend_schema(request=RerunSerializer, responses={202: PredictionSerializer})
+    def post(self, request, image_id: int):
+        image = record_selectors.image_get(user=request.user, image_id=image_id, audit=False)
+        data = RerunSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = selectors.model_version_get(model_version_id=data.validated_data["model_version"])
+        prediction = services.prediction_rerun(user=request.user, image=image, model_version=version)
+        return Response(PredictionSerializer(prediction).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchListApi(GenericAPIView):
+    pagination_class = PageNumberPagination
+    serializer_class = BatchSerializer
+    parser_classes = [MultiPartParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "upload"
+
+    def get_throttles(self):
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    def get(self, request):
+        page = self.paginate_queryset(selectors.batch_list(user=request.user))
+        return self.get_paginated_response(BatchSerializer([selectors.batch_progress(b) for b in page], many=True).data)
+
+    @extend_schema(request=BatchCreateSerializer, responses={202: BatchSerializer})
+    def post(self, request):
+        files = request.FILES.getlist("files")
+        data = BatchCreateSerializer(data={k: v for k, v in request.data.items() if k != "files"} | {"files": files})
+        data.is_valid(raise_exception=True)
+        archive = data.validated_data.get("archive")
+        if bool(archive) == bool(files):
+            raise ApplicationError("Send either one zip archive or image files.", code="no_files", fields={"archive": ["Send a zip or files."]})
+        mapping = None
+        if data.validated_data.get("mapping"):
+            mapping = batches.parse_mapping(data.validated_data["mapping"].read(5 * 1024 * 1024))
+        if archive:
+            total, members = batches.read_members(archive)
+        else:
+            uploads = [Upload(stream=f, size=f.size, name=f.name) for f in files]
+            total, members = len(uploads), (batches.Member(u.name, u.stream.read()) for u in uploads)
+        batch = batches.batch_create(
+            user=request.user,
+            clinic=user_clinic(user=request.user),
+            members=members,
+            total=total,
+            name=data.validated_data.get("name", ""),
+            mapping=mapping,
+            create_missing=data.validated_data["create_missing"],
+        )
+        batch = selectors.batch_get(user=request.user, batch_id=batch.pk, audit=False)
+        return Response(BatchSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchDetailApi(APIView):
+    @extend_schema(responses=BatchSerializer)
+    def get(self, request, batch_id: int):
+        return Response(BatchSerializer(selectors.batch_get(user=request.user, batch_id=batch_id)).data)
+
+
+class BatchCancelApi(APIView):
+    @extend_schema(request=None, responses=BatchSerializer)
+    def post(self, request, batch_id: int):
+        batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)
+        services.batch_cancel(user=request.user, batch=batch)
+        return Response(BatchSerializer(selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)).data)
+
+
+class BatchRetryApi(APIView):
+    @extend_schema(request=None, responses=BatchSerializer)
+    def post(self, request, batch_id: int):
+        batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)
+        services.batch_retry(user=request.user, batch=batch)
+        return Response(BatchSerializer(selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)).data)
+
+
+def _result_rows(request, batch_id):
+    batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)
+    rows = selectors.batch_results(user=request.user, batch=batch)
+    for row in rows:
+        row["thumbnail_url"] = reverse("image-thumbnail", args=[row["image_id"]]) if row["image_id"] else None
+        row["heatmap_url"] = reverse("prediction-heatmap", args=[row["prediction_id"]]) if row.pop("has_heatmap") else None
+    return rows
+
+
+class BatchResultsApi(GenericAPIView):
+    pagination_class = PageNumberPagination
+    serializer_class = BatchResultSerializer
+
+    def get(self, request, batch_id: int):
+        page = self.paginate_queryset(_result_rows(request, batch_id))
+        return self.get_paginated_response(BatchResultSerializer(page, many=True).data)
+
+
+class BatchResultsCsvApi(APIView):
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request, batch_id: int):
+        rows = _result_rows(request, batch_id)
+        out = io.StringIO()
+        fields = ["file_name", "image_id", "patient_id", "lesion_id", "status", "melanoma_probability", "risk_category", "error"]
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            # Spreadsheet formula injection: a file name is user input.
+            row["file_name"] = "'" + row["file_name"] if row["file_name"][:1] in "=+-@\t\r" else row["file_name"]
+            writer.writerow(row)
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="batch-{batch_id}-results.csv"'
+        return response
+
+
+class ModelVersionListApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request):
+        return Response(ModelVersionSerializer(selectors.model_version_list(), many=True).data)
+
+
+class ModelVersionDetailApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request, model_version_id: int):
+        return Response(ModelVersionSerializer(selectors.model_version_get(model_version_id=model_version_id)).data)
+
+
+class ModelVersionActivateApi(APIView):
+    permission_classes = [IsSuperuser]
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request, model_version_id: int):
+        version = selectors.model_version_get(model_version_id=model_version_id)
+        services.model_version_activate(model_version=version, user=request.user)
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionPlotApi(APIView):
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, model_version_id: int, name: str):
+        version = selectors.model_version_get(model_version_id=model_version_id)
+        file_name = (version.plots or {}).get(name)
+        if not file_name:
+            raise Http404()
+        path = Path(version.artifact_path).parent / file_name
+        if not path.is_file():
+            raise Http404()
+        return FileResponse(open(path, "rb"), content_type="image/png")

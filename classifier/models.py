@@ -1,0 +1,125 @@
+from django.conf import settings
+from django.db import models
+
+from portal.accounts.models import Clinic
+from portal.records.models import LesionImage
+
+
+class ModelVersion(models.Model):
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    arch = models.CharField(max_length=100, help_text="timm architecture, e.g. efficientnet_b0")
+    img_size = models.PositiveIntegerField()
+    preprocess = models.JSONField(help_text="The preprocessing definition (classifier.inference.preprocessing).")
+    class_names = models.JSONField()
+    melanoma_index = models.PositiveSmallIntegerField(default=0)
+    threshold = models.FloatField(help_text="Operating threshold on the calibrated melanoma probability.")
+    calibration = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, blank=True)
+    plots = models.JSONField(default=dict, blank=True, help_text="name → file name under the version's folder")
+    artifact_path = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    onnx_path = models.CharField(max_length=500, blank=True)
+    onnx_sha256 = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=False)
+    is_demo = models.BooleanField(default=False, help_text="Demo — not for clinical use.")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="unique_model_name_version"),
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"),
+        ]
+
+    def __str__(self):
+        label = f"{self.name} {self.version}"
+        return f"{label} (demo — not for clinical use)" if self.is_demo else label
+
+    @property
+    def val_auc(self) -> float | None:
+        return (self.metrics or {}).get("val", {}).get("roc_auc")
+
+
+class BatchJob(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        CANCELLED = "cancelled"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    name = models.CharField(max_length=200, blank=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="batches")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"batch {self.pk}"
+
+
+class Prediction(models.Model):
+    """Both the job (status, attempts) and its result: one per image and model version."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Risk(models.TextChoices):
+        REFER = "refer", "Refer"
+        ROUTINE = "routine", "Routine"
+
+    image = models.ForeignKey(LesionImage, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    batch = models.ForeignKey(BatchJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="predictions")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Deliveries that started running.")
+    image_sha256 = models.CharField(max_length=64)
+    melanoma_probability = models.FloatField(null=True, blank=True, help_text="Calibrated.")
+    raw_score = models.FloatField(null=True, blank=True, help_text="Uncalibrated melanoma logit.")
+    class_probabilities = models.JSONField(null=True, blank=True)
+    risk_category = models.CharField(max_length=10, choices=Risk.choices, blank=True)
+    threshold = models.FloatField(null=True, blank=True, help_text="The version's threshold when it ran.")
+    heatmap = models.FileField(upload_to="heatmaps/", blank=True, max_length=255)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    queue_ms = models.FloatField(null=True, blank=True)
+    decode_ms = models.FloatField(null=True, blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="Last time it was published to the broker.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "model_version"], name="one_prediction_per_image_and_version")
+        ]
+        indexes = [models.Index(fields=["batch", "status"]), models.Index(fields=["status", "queued_at"])]
+
+    def __str__(self):
+        return f"prediction {self.pk} ({self.status})"
+
+
+class BatchRejectedFile(models.Model):
+    """A file of a batch that never became an image (not an image, corrupt, unmapped): it fails on
+    its own, with its reason, and never the batch."""
+
+    batch = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="rejected_files")
+    file_name = models.CharField(max_length=255)
+    reason = models.CharField(max_length=500)
+
+    def __str__(self):
+        return f"rejected file {self.pk} of batch {self.batch_id}"

@@ -1,0 +1,126 @@
+from django.db.models import Count, F, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from portal.audit.models import Action, Outcome
+from portal.audit.services import audit_record
+from portal.records.selectors import clinic_filter
+
+from .models import BatchJob, ModelVersion, Prediction
+
+
+def prediction_get(*, user, prediction_id, object_type: str = "prediction") -> Prediction:
+    prediction = (
+        Prediction.objects.select_related("model_version", "image", "image__lesion")
+        .filter(clinic_filter(user=user, field="image__clinic"), pk=prediction_id)
+        .first()
+    )
+    if prediction is None:
+        audit_record(user=user, action=Action.READ, object_type=object_type, object_id=prediction_id, outcome=Outcome.DENIED)
+        raise Http404()
+    image = prediction.image
+    audit_record(
+        user=user,
+        action=Action.READ,
+        object_type=object_type,
+        object_id=prediction.pk,
+        patient_id=image.lesion.patient_id if image.lesion_id else None,
+    )
+    return prediction
+
+
+def _with_progress(qs: QuerySet[BatchJob]) -> QuerySet[BatchJob]:
+    S = Prediction.Status
+    return qs.select_related("model_version").annotate(
+        n_done=Count("predictions", filter=Q(predictions__status=S.DONE)),
+        n_failed_predictions=Count("predictions", filter=Q(predictions__status=S.FAILED)),
+        n_queued=Count("predictions", filter=Q(predictions__status=S.QUEUED)),
+        n_running=Count("predictions", filter=Q(predictions__status=S.RUNNING)),
+        n_cancelled=Count("predictions", filter=Q(predictions__status=S.CANCELLED)),
+        n_rejected=Count("rejected_files", distinct=True),
+    )
+
+
+def batch_progress(batch: BatchJob) -> BatchJob:
+    """Adds done/failed/queued/running, the rate (per minute) and the ETA to an annotated batch."""
+    batch.done = batch.n_done
+    batch.failed = batch.n_failed_predictions + batch.n_rejected
+    batch.queued = batch.n_queued
+    batch.running = batch.n_running
+    batch.cancelled = batch.n_cancelled
+    end = batch.finished_at or timezone.now()
+    elapsed = max((end - batch.created_at).total_seconds(), 1e-3)
+    finished = batch.n_done + batch.n_failed_predictions
+    batch.rate_per_min = round(finished / elapsed * 60, 1) if finished else None
+    remaining = batch.queued + batch.running
+    batch.eta_seconds = (
+        round(remaining / (finished / elapsed), 1) if finished and remaining and batch.status == "running" else None
+    )
+    return batch
+
+
+def batch_list(*, user) -> QuerySet[BatchJob]:
+    audit_record(user=user, action=Action.READ, object_type="batch_list")
+    return _with_progress(BatchJob.objects.filter(clinic_filter(user=user, field="clinic"))).order_by("-created_at")
+
+
+def batch_get(*, user, batch_id, audit: bool = True) -> BatchJob:
+    batch = _with_progress(BatchJob.objects.filter(clinic_filter(user=user, field="clinic"), pk=batch_id)).first()
+    if batch is None:
+        audit_record(user=user, action=Action.READ, object_type="batch", object_id=batch_id, outcome=Outcome.DENIED)
+        raise Http404()
+    if audit:
+        audit_record(user=user, action=Action.READ, object_type="batch", object_id=batch.pk)
+    return batch_progress(batch)
+
+
+def batch_results(*, user, batch: BatchJob) -> list[dict]:
+    """Highest risk first; failed and rejected files last, with their reasons."""
+    audit_record(user=user, action=Action.READ, object_type="batch_results", object_id=batch.pk)
+    rows = (
+        Prediction.objects.filter(batch=batch)
+        .select_related("image", "image__lesion")
+        .order_by(F("melanoma_probability").desc(nulls_last=True), "id")
+    )
+    results = [
+        {
+            "prediction_id": p.pk,
+            "image_id": p.image_id,
+            "file_name": p.image.original_name,
+            "patient_id": p.image.lesion.patient_id if p.image.lesion_id else None,
+            "lesion_id": p.image.lesion_id,
+            "status": p.status,
+            "melanoma_probability": p.melanoma_probability,
+            "risk_category": p.risk_category,
+            "has_heatmap": bool(p.heatmap),
+            "error": p.error,
+        }
+        for p in rows
+    ]
+    results += [
+        {
+            "prediction_id": None,
+            "image_id": None,
+            "file_name": r.file_name,
+            "patient_id": None,
+            "lesion_id": None,
+            "status": "failed",
+            "melanoma_probability": None,
+            "risk_category": "",
+            "has_heatmap": False,
+            "error": r.reason,
+        }
+        for r in batch.rejected_files.order_by("id")
+    ]
+    return results
+
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("-created_at")
+
+
+def model_version_get(*, model_version_id) -> ModelVersion:
+    version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if version is None:
+        raise Http404()
+    return version

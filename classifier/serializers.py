@@ -1,0 +1,108 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import BatchJob, ModelVersion, Prediction
+
+
+class ModelVersionBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "version", "is_demo"]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    plots = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "name", "version", "arch", "img_size", "class_names", "melanoma_index", "threshold",
+            "calibration", "metrics", "plots", "is_active", "is_demo", "sha256", "created_at", "activated_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_plots(self, obj):
+        return {name: reverse("model-plot", args=[obj.pk, name]) for name in (obj.plots or {})}
+
+
+class TimingsSerializer(serializers.Serializer):
+    queue_ms = serializers.FloatField(allow_null=True)
+    decode_ms = serializers.FloatField(allow_null=True)
+    inference_ms = serializers.FloatField(allow_null=True)
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    model_version = ModelVersionBriefSerializer()
+    heatmap_url = serializers.SerializerMethodField()
+    timings = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    image_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id", "url", "image_id", "status", "melanoma_probability", "raw_score", "class_probabilities",
+            "risk_category", "threshold", "model_version", "heatmap_url", "error", "attempts", "timings",
+            "created_at", "finished_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_heatmap_url(self, obj):
+        return reverse("prediction-heatmap", args=[obj.pk]) if obj.heatmap else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_url(self, obj):
+        return reverse("prediction-detail", args=[obj.pk])
+
+    @extend_schema_field(TimingsSerializer(allow_null=True))
+    def get_timings(self, obj):
+        if obj.status != Prediction.Status.DONE:
+            return None
+        return {"queue_ms": obj.queue_ms, "decode_ms": obj.decode_ms, "inference_ms": obj.inference_ms}
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    model_version = ModelVersionBriefSerializer()
+    done = serializers.IntegerField(read_only=True)
+    failed = serializers.IntegerField(read_only=True)
+    queued = serializers.IntegerField(read_only=True)
+    running = serializers.IntegerField(read_only=True)
+    cancelled = serializers.IntegerField(read_only=True)
+    rate_per_min = serializers.FloatField(read_only=True, allow_null=True)
+    eta_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = BatchJob
+        fields = [
+            "id", "name", "status", "total", "done", "failed", "queued", "running", "cancelled", "rate_per_min",
+            "eta_seconds", "created_at", "finished_at", "model_version",
+        ]  # fmt: skip
+
+
+class BatchResultSerializer(serializers.Serializer):
+    prediction_id = serializers.IntegerField(allow_null=True)
+    image_id = serializers.IntegerField(allow_null=True)
+    file_name = serializers.CharField()
+    thumbnail_url = serializers.CharField(allow_null=True)
+    patient_id = serializers.IntegerField(allow_null=True)
+    lesion_id = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    melanoma_probability = serializers.FloatField(allow_null=True)
+    risk_category = serializers.CharField(allow_blank=True)
+    heatmap_url = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    archive = serializers.FileField(required=False, help_text="A .zip of JPEG/PNG images.")
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
+    mapping = serializers.FileField(
+        required=False, help_text="CSV: file_name,mrn[,patient_name,lesion_label,anatomic_site]"
+    )
+    create_missing = serializers.BooleanField(default=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class RerunSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField()

@@ -1,0 +1,375 @@
+"""Predictions, model versions and batches: the classifier's writes.
+
+The database is the source of truth. A Prediction row is the job (queued → running → done/failed)
+and its result, unique per image and model version, so a duplicated or replayed delivery can never
+produce a second prediction. The broker is only transport: a publish that fails leaves the row
+queued for the sweeper."""
+
+import hashlib
+import logging
+import shutil
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from portal.audit.models import Action
+from portal.audit.services import audit_record
+from portal.core.exceptions import ApplicationError
+
+from .models import BatchJob, ModelVersion, Prediction
+
+logger = logging.getLogger(__name__)
+
+# Arbitrary but fixed: the advisory-lock key that serialises model registration on PostgreSQL.
+_REGISTRY_LOCK_KEY = 7_246_119_001
+
+
+def model_version_active() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def _chunks(ids: list[int], size: int):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def predictions_publish(prediction_ids: list[int]) -> bool:
+    """Sends the ids to the inference queue in small chunks. Never raises: if the broker is down the
+    rows stay queued and the sweeper publishes them again once it is back."""
+    from .tasks import predict
+
+    chunk = max(1, settings.NAEVUS_INFERENCE_CHUNK)
+    try:
+        for ids in _chunks(list(prediction_ids), chunk):
+            predict.apply_async(args=[ids], queue="inference", retry=True)
+    except Exception:  # noqa: BLE001 — any broker failure means the same thing here
+        logger.warning("broker unavailable; %d prediction(s) stay queued for the sweeper", len(prediction_ids))
+        return False
+    return True
+
+
+def _publish_on_commit(ids: list[int]) -> None:
+    if ids:
+        transaction.on_commit(partial(predictions_publish, ids), robust=True)
+
+
+def predictions_request(*, user, images, model_version: ModelVersion | None = None, batch: BatchJob | None = None):
+    """Creates (or finds) one queued prediction per image for the version and publishes them after
+    the surrounding transaction commits. Without an active model, images wait with no prediction."""
+    version = model_version or (batch.model_version if batch else None) or model_version_active()
+    if version is None:
+        logger.warning("no active model version; %d image(s) stored without a prediction", len(images))
+        return []
+    now = timezone.now()
+    rows = [
+        Prediction(
+            image=image,
+            model_version=version,
+            batch=batch,
+            requested_by=user,
+            image_sha256=image.sha256,
+            threshold=version.threshold,
+            queued_at=now,
+        )
+        for image in images
+    ]
+    Prediction.objects.bulk_create(rows, ignore_conflicts=True)
+    created = list(
+        Prediction.objects.filter(image__in=[i.pk for i in images], model_version=version).order_by("id")
+    )
+    _publish_on_commit([p.pk for p in created if p.status == Prediction.Status.QUEUED])
+    return created
+
+
+def prediction_rerun(*, user, image, model_version: ModelVersion) -> Prediction:
+    """Runs an image under another version. Old predictions are never overwritten; asking again for a
+    version that already has a prediction returns it (or re-queues it if it failed)."""
+    with transaction.atomic():
+        prediction, created = Prediction.objects.select_for_update().get_or_create(
+            image=image,
+            model_version=model_version,
+            defaults={
+                "requested_by": user,
+                "image_sha256": image.sha256,
+                "threshold": model_version.threshold,
+                "queued_at": timezone.now(),
+            },
+        )
+        if not created and prediction.status == Prediction.Status.FAILED:
+            prediction.status = Prediction.Status.QUEUED
+            prediction.attempts = 0
+            prediction.error = ""
+            prediction.queued_at = timezone.now()
+            prediction.save(update_fields=["status", "attempts", "error", "queued_at"])
+        audit_record(
+            user=user,
+            action=Action.EXECUTE,
+            object_type="prediction",
+            object_id=prediction.pk,
+            patient_id=image.lesion.patient_id if image.lesion_id else None,
+        )
+        if prediction.status == Prediction.Status.QUEUED:
+            _publish_on_commit([prediction.pk])
+    return prediction
+
+
+# --- the worker side -------------------------------------------------------------------------
+
+
+def prediction_claim(*, prediction_id: int, worker: str) -> Prediction | None:
+    """Marks a queued (or crashed-while-running) prediction as running and counts the attempt.
+    Returns None when there is nothing to do: finished, cancelled, or over the redelivery cap
+    (then it is failed here, with the reason)."""
+    with transaction.atomic():
+        prediction = (
+            Prediction.objects.select_for_update()
+            .select_related("image", "model_version")
+            .filter(pk=prediction_id)
+            .first()
+        )
+        if prediction is None or prediction.status not in (Prediction.Status.QUEUED, Prediction.Status.RUNNING):
+            return None
+        now = timezone.now()
+        if prediction.attempts >= settings.NAEVUS_MAX_ATTEMPTS:
+            prediction.status = Prediction.Status.FAILED
+            prediction.error = (
+                f"Analysis stopped after {prediction.attempts} attempts: the worker failed each time on this image."
+            )
+            prediction.finished_at = now
+            prediction.save(update_fields=["status", "error", "finished_at"])
+            logger.error("prediction %s failed after %d attempts", prediction.pk, prediction.attempts)
+            return None
+        prediction.status = Prediction.Status.RUNNING
+        prediction.attempts = F("attempts") + 1
+        if prediction.started_at is None and prediction.queued_at:
+            prediction.queue_ms = (now - prediction.queued_at).total_seconds() * 1000
+        prediction.started_at = now
+        prediction.worker = worker[:200]
+        prediction.save(update_fields=["status", "attempts", "queue_ms", "started_at", "worker"])
+        prediction.refresh_from_db(fields=["attempts"])
+        return prediction
+
+
+def prediction_store_result(*, prediction: Prediction, result) -> bool:
+    """Stores a finished analysis. Idempotent: only a running prediction takes a result."""
+    version = prediction.model_version
+    probability = float(result.probability)
+    heatmap_name = ""
+    if result.heatmap_png:
+        heatmap_name = prediction.heatmap.storage.save(
+            f"heatmaps/{prediction.image.clinic_id}/{prediction.pk}-{hashlib.sha256(result.heatmap_png).hexdigest()[:16]}.png",
+            ContentFile(result.heatmap_png),
+        )
+    class_probs = None
+    if result.class_probs is not None:
+        class_probs = {name: float(p) for name, p in zip(version.class_names, result.class_probs, strict=False)}
+    updated = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
+        status=Prediction.Status.DONE,
+        melanoma_probability=probability,
+        raw_score=float(result.raw_score),
+        class_probabilities=class_probs,
+        risk_category=Prediction.Risk.REFER if probability >= version.threshold else Prediction.Risk.ROUTINE,
+        threshold=version.threshold,
+        heatmap=heatmap_name,
+        decode_ms=result.decode_ms,
+        inference_ms=result.inference_ms,
+        error="",
+        finished_at=timezone.now(),
+    )
+    if not updated and heatmap_name:
+        prediction.heatmap.storage.delete(heatmap_name)
+    _batch_maybe_finish(prediction.batch_id)
+    return bool(updated)
+
+
+def prediction_fail(*, prediction: Prediction, reason: str) -> None:
+    Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
+        status=Prediction.Status.FAILED, error=reason[:1000], finished_at=timezone.now()
+    )
+    _batch_maybe_finish(prediction.batch_id)
+
+
+def prediction_release(*, prediction: Prediction) -> None:
+    """Back to queued after a transient error (the task retries with backoff)."""
+    Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
+        status=Prediction.Status.QUEUED, queued_at=timezone.now()
+    )
+
+
+def predictions_sweep(*, stale_after: timedelta | None = None) -> int:
+    """Re-publishes what the broker may have lost: queued rows not picked up for a while, and running
+    rows whose worker must be gone (older than the hard time limit)."""
+    stale_after = stale_after or timedelta(seconds=settings.NAEVUS_SWEEP_STALE_SECONDS)
+    now = timezone.now()
+    running_cutoff = now - timedelta(seconds=settings.NAEVUS_TASK_TIME_LIMIT + 30)
+    with transaction.atomic():
+        Prediction.objects.filter(status=Prediction.Status.RUNNING, started_at__lt=running_cutoff).update(
+            status=Prediction.Status.QUEUED, queued_at=now - stale_after - timedelta(seconds=1)
+        )
+        ids = list(
+            Prediction.objects.filter(status=Prediction.Status.QUEUED)
+            .filter(Q(queued_at__lt=now - stale_after) | Q(queued_at__isnull=True))
+            .values_list("pk", flat=True)[:5000]
+        )
+        Prediction.objects.filter(pk__in=ids).update(queued_at=now)
+    if ids:
+        logger.info("sweeper re-publishing %d prediction(s)", len(ids))
+        predictions_publish(ids)
+    return len(ids)
+
+
+# --- model registry --------------------------------------------------------------------------
+
+
+@contextmanager
+def registry_lock():
+    """Serialises registrations and activations across processes (PostgreSQL advisory lock; SQLite
+    serialises writers by itself)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_REGISTRY_LOCK_KEY])
+        yield
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_version_register(
+    *,
+    artifact_path: str,
+    sha256: str,
+    meta: dict,
+    plots: dict[str, str] | None = None,
+    is_demo: bool = False,
+    activate_if_better: bool = False,
+    activate: bool = False,
+    notes: str = "",
+) -> ModelVersion:
+    """Copies a serving artifact into the model store (checking its sha256), exports and checks its
+    ONNX twin, and records it with its metrics and plots: inactive unless asked."""
+    from .inference.engine import prepare_onnx
+
+    source = Path(artifact_path)
+    if _file_sha256(source) != sha256:
+        raise ApplicationError("The artifact's sha256 does not match; refusing to register it.", code="sha256_mismatch")
+    name = str(meta.get("name") or meta.get("arch") or "model")
+    version = str(meta.get("version") or timezone.now().strftime("%Y%m%d-%H%M%S"))
+    folder = Path(settings.MODEL_STORE) / f"{name}-{version}-{sha256[:12]}".replace("/", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "model.naevus.pt"
+    if not target.exists() or _file_sha256(target) != sha256:
+        shutil.copyfile(source, folder / "model.naevus.pt.tmp")
+        (folder / "model.naevus.pt.tmp").replace(target)
+    onnx_path = folder / "model.onnx"
+    onnx_sha256 = prepare_onnx(str(target), str(onnx_path), expected_sha256=sha256)
+    stored_plots = {}
+    for plot_name, plot_path in (plots or {}).items():
+        file_name = f"{Path(plot_name).stem}.png"
+        shutil.copyfile(plot_path, folder / file_name)
+        stored_plots[Path(plot_name).stem] = file_name
+    preprocess = meta.get("preprocess") or {}
+    with registry_lock():
+        if ModelVersion.objects.filter(name=name, version=version).exists():
+            raise ApplicationError(f"Model {name} {version} is already registered.", code="duplicate_version")
+        model_version = ModelVersion.objects.create(
+            name=name,
+            version=version,
+            arch=meta["arch"],
+            img_size=int(preprocess.get("img_size") or meta.get("img_size") or 224),
+            preprocess=preprocess,
+            class_names=list(meta.get("class_names") or ["melanoma"]),
+            melanoma_index=int(meta.get("melanoma_index", 0)),
+            threshold=float(meta.get("threshold", 0.5)),
+            calibration=meta.get("calibration") or {"method": "none"},
+            metrics=meta.get("metrics") or {},
+            plots=stored_plots,
+            artifact_path=str(target),
+            sha256=sha256,
+            onnx_path=str(onnx_path),
+            onnx_sha256=onnx_sha256,
+            is_demo=bool(is_demo or meta.get("is_demo")),
+            notes=notes,
+        )
+        active = model_version_active()
+        better = active is None or (
+            model_version.val_auc is not None and (active.val_auc is None or model_version.val_auc > active.val_auc)
+        )
+        if activate or (activate_if_better and better):
+            model_version_activate(model_version=model_version)
+    logger.info("registered model version %s (active=%s)", model_version.pk, model_version.is_active)
+    return model_version
+
+
+def model_version_activate(*, model_version: ModelVersion, user=None) -> ModelVersion:
+    """Exactly one active version: the previous one is deactivated in the same transaction. Also
+    the way to roll back: activate the older version."""
+    with registry_lock():
+        ModelVersion.objects.filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
+        model_version.is_active = True
+        model_version.activated_at = timezone.now()
+        model_version.save(update_fields=["is_active", "activated_at"])
+        if user is not None:
+            audit_record(user=user, action=Action.EXECUTE, object_type="model_version_activate", object_id=model_version.pk)
+    logger.info("model version %s activated", model_version.pk)
+    return model_version
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def _batch_maybe_finish(batch_id: int | None) -> None:
+    if batch_id is None:
+        return
+    pending = Prediction.objects.filter(
+        batch_id=batch_id, status__in=[Prediction.Status.QUEUED, Prediction.Status.RUNNING]
+    ).exists()
+    if not pending:
+        BatchJob.objects.filter(pk=batch_id, status=BatchJob.Status.RUNNING).update(
+            status=BatchJob.Status.DONE, finished_at=timezone.now()
+        )
+
+
+def batch_cancel(*, user, batch: BatchJob) -> BatchJob:
+    with transaction.atomic():
+        Prediction.objects.filter(batch=batch, status=Prediction.Status.QUEUED).update(
+            status=Prediction.Status.CANCELLED, finished_at=timezone.now()
+        )
+        BatchJob.objects.filter(pk=batch.pk, status=BatchJob.Status.RUNNING).update(
+            status=BatchJob.Status.CANCELLED, finished_at=timezone.now()
+        )
+        audit_record(user=user, action=Action.EXECUTE, object_type="batch_cancel", object_id=batch.pk)
+    batch.refresh_from_db()
+    return batch
+
+
+def batch_retry(*, user, batch: BatchJob) -> BatchJob:
+    """Re-queues the failed (and, after a cancel, the cancelled) images of a batch."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Prediction.objects.filter(
+                batch=batch, status__in=[Prediction.Status.FAILED, Prediction.Status.CANCELLED]
+            ).values_list("pk", flat=True)
+        )
+        Prediction.objects.filter(pk__in=ids).update(
+            status=Prediction.Status.QUEUED, attempts=0, error="", queued_at=now, started_at=None, finished_at=None
+        )
+        if ids:
+            BatchJob.objects.filter(pk=batch.pk).update(status=BatchJob.Status.RUNNING, finished_at=None)
+        audit_record(user=user, action=Action.EXECUTE, object_type="batch_retry", object_id=batch.pk)
+        _publish_on_commit(ids)
+    batch.refresh_from_db()
+    return batch

@@ -1,0 +1,157 @@
+"""Celery tasks: take ids, load, call the engine, hand the result to a service.
+
+Delivery is at-least-once (acks_late, reject_on_worker_lost). What makes it exactly-once in effect:
+one Prediction row per image and version, results written only to a running row, and — on
+PostgreSQL — a session advisory lock per prediction while it is analysed, so a duplicate delivery
+of a job that a live worker holds is dropped, while the redelivery of a job whose worker died
+(its connection, and so its lock, gone with it) runs."""
+
+import logging
+import os
+import socket
+import threading
+from contextlib import contextmanager
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import OperationalError, connection
+
+from . import services
+from .models import ModelVersion, Prediction
+
+logger = logging.getLogger(__name__)
+
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+_engines: dict[int, object] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(version: ModelVersion):
+    """The model, loaded once per worker process (after fork) and cached by version; the artifact's
+    sha256 is checked on load and a mismatch refuses to serve."""
+    from .inference.engine import Engine
+
+    with _engines_lock:
+        engine = _engines.get(version.pk)
+        if engine is None:
+            engine = Engine.from_artifact(
+                version.artifact_path, sha256=version.sha256, onnx_path=version.onnx_path or None
+            )
+            _engines[version.pk] = engine
+            logger.info("worker %s loaded model version %s", _WORKER, version.pk)
+        return engine
+
+
+@contextmanager
+def _exclusive(prediction_id: int):
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [prediction_id])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [prediction_id])
+
+
+def _read_image(prediction: Prediction) -> bytes:
+    with prediction.image.file.open("rb") as fh:
+        return fh.read()
+
+
+def _analyse(claimed: list[Prediction]) -> None:
+    by_version: dict[int, list[Prediction]] = {}
+    for prediction in claimed:
+        by_version.setdefault(prediction.model_version_id, []).append(prediction)
+    for group in by_version.values():
+        version = group[0].model_version
+        try:
+            engine = engine_for(version)
+        except Exception as exc:  # noqa: BLE001 — a model that cannot be served fails its jobs, clearly
+            logger.exception("model version %s cannot be served", version.pk)
+            for prediction in group:
+                services.prediction_fail(prediction=prediction, reason=f"The model could not be loaded: {exc}")
+            continue
+        sources, readable = [], []
+        for prediction in group:
+            try:
+                sources.append(_read_image(prediction))
+                readable.append(prediction)
+            except OSError:
+                services.prediction_fail(prediction=prediction, reason="The stored image could not be read.")
+        if not readable:
+            continue
+        results = engine.analyse(sources)
+        for prediction, result in zip(readable, results, strict=True):
+            if result.error:
+                services.prediction_fail(prediction=prediction, reason=result.error)
+            else:
+                services.prediction_store_result(prediction=prediction, result=result)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.NAEVUS_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.NAEVUS_TASK_TIME_LIMIT,
+    max_retries=5,
+)
+def predict(self, prediction_ids: list[int]):
+    """Analyses a small chunk of predictions together. A job that was already running when its
+    worker died is a suspect (it may be the cause): suspects run one at a time, each committed before
+    the next, so a poison image only ever takes itself down."""
+    with _locks(prediction_ids) as held:
+        try:
+            suspects, fresh = [], []
+            for pid in held:
+                before = Prediction.objects.filter(pk=pid).values_list("status", flat=True).first()
+                claimed = services.prediction_claim(prediction_id=pid, worker=_WORKER)
+                if claimed is None:
+                    continue
+                (suspects if before == Prediction.Status.RUNNING else fresh).append(claimed)
+            for prediction in suspects:
+                _analyse([prediction])
+            if fresh:
+                _analyse(fresh)
+        except SoftTimeLimitExceeded:
+            for pid in held:
+                Prediction.objects.filter(pk=pid, status=Prediction.Status.RUNNING).update(
+                    status=Prediction.Status.FAILED, error="Analysis took too long and was stopped."
+                )
+        except OperationalError as exc:
+            # The database went away for a moment: put the jobs back and retry with backoff.
+            for pid in held:
+                Prediction.objects.filter(pk=pid, status=Prediction.Status.RUNNING).update(
+                    status=Prediction.Status.QUEUED
+                )
+            raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))) from exc
+
+
+@contextmanager
+def _locks(prediction_ids: list[int]):
+    held: list[int] = []
+    stack = []
+    try:
+        for pid in prediction_ids:
+            cm = _exclusive(pid)
+            got = cm.__enter__()
+            stack.append(cm)
+            if got:
+                held.append(pid)
+            else:
+                logger.info("prediction %s is held by another worker; duplicate delivery dropped", pid)
+        yield held
+    finally:
+        for cm in reversed(stack):
+            cm.__exit__(None, None, None)
+
+
+@shared_task(ignore_result=True)
+def sweep():
+    return services.predictions_sweep()

@@ -1,0 +1,28 @@
+from django.contrib import admin
+
+from .models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only for everyone, superusers included."""
+
+    list_display = ["id", "at", "user_id", "action", "object_type", "object_id", "patient_id", "outcome", "ip", "request_id"]
+    list_filter = ["action", "outcome", "object_type"]
+    search_fields = ["object_id", "request_id", "=user_id", "=patient_id"]
+    date_hierarchy = "at"
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,99 @@
+"""Admin for operators. Superusers see everything; a clinic admin (staff with a clinic_admin
+membership) sees and changes only their own clinic's rows."""
+
+from django.contrib import admin
+
+from portal.accounts.models import Role
+from portal.accounts.selectors import user_membership
+
+from .models import Lesion, LesionImage, Outcome, Patient
+
+
+def admin_clinic(request):
+    membership = user_membership(user=request.user)
+    if membership and membership.role == Role.CLINIC_ADMIN and request.user.is_staff:
+        return membership.clinic
+    return None
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    clinic_path = "clinic"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        clinic = admin_clinic(request)
+        return qs.filter(**{self.clinic_path: clinic}) if clinic else qs.none()
+
+    def _allowed(self, request, obj=None):
+        if request.user.is_superuser:
+            return True
+        return admin_clinic(request) is not None
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request):
+        return self._allowed(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        clinic = None if request.user.is_superuser else admin_clinic(request)
+        if clinic is not None and db_field.name == "clinic":
+            kwargs["queryset"] = db_field.related_model.objects.filter(pk=clinic.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class LesionInline(admin.TabularInline):
+    model = Lesion
+    extra = 0
+    fields = ["anatomic_site", "label", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Patient)
+class PatientAdmin(ClinicScopedAdmin):
+    list_display = ["id", "mrn", "name", "sex", "birth_year", "clinic", "last_visit", "created_at"]
+    list_filter = ["sex", "clinic"]
+    search_fields = ["mrn", "name"]
+    list_select_related = ["clinic"]
+    inlines = [LesionInline]
+
+
+@admin.register(Lesion)
+class LesionAdmin(ClinicScopedAdmin):
+    clinic_path = "patient__clinic"
+    list_display = ["id", "patient", "anatomic_site", "label", "created_at"]
+    list_filter = ["anatomic_site"]
+    search_fields = ["label", "patient__mrn"]
+    list_select_related = ["patient"]
+    raw_id_fields = ["patient"]
+
+
+@admin.register(LesionImage)
+class LesionImageAdmin(ClinicScopedAdmin):
+    list_display = ["id", "lesion", "clinic", "kind", "width", "height", "uploaded_at", "sha256"]
+    list_filter = ["kind", "clinic"]
+    search_fields = ["sha256", "lesion__patient__mrn"]
+    list_select_related = ["lesion", "clinic"]
+    raw_id_fields = ["lesion", "uploaded_by"]
+    readonly_fields = ["file", "sha256", "width", "height", "content_type", "uploaded_at", "uploaded_by"]
+
+
+@admin.register(Outcome)
+class OutcomeAdmin(ClinicScopedAdmin):
+    clinic_path = "lesion__patient__clinic"
+    list_display = ["id", "lesion", "diagnosis", "benign_malignant", "date", "created_at"]
+    list_filter = ["benign_malignant", "diagnosis"]
+    search_fields = ["lesion__patient__mrn"]
+    list_select_related = ["lesion"]
+    raw_id_fields = ["lesion", "recorded_by"]

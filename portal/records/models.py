@@ -1,0 +1,83 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portal.accounts.models import Clinic
+
+from .vocabulary import AnatomicSite, BenignMalignant, Diagnosis, ImageKind, Sex
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("medical record number", max_length=64)
+    name = models.CharField(max_length=200)
+    sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_visit = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="unique_mrn_per_clinic")]
+        indexes = [models.Index(fields=["clinic", "-last_visit"])]
+
+    def __str__(self):
+        return f"patient {self.pk}"
+
+    @property
+    def age(self) -> int | None:
+        return timezone.now().year - self.birth_year if self.birth_year else None
+
+
+class Lesion(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lesions")
+    anatomic_site = models.CharField(max_length=20, choices=AnatomicSite.choices, default=AnatomicSite.UNKNOWN)
+    label = models.CharField(max_length=200, blank=True, help_text="Free label, e.g. 'left scapula, 3 cm below'.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"lesion {self.pk}"
+
+
+def image_upload_to(instance: "LesionImage", filename: str) -> str:
+    # Never the client's name: a random one, in a folder per clinic, whatever was uploaded.
+    return f"images/{instance.clinic_id}/{uuid.uuid4().hex}.{filename.rsplit('.', 1)[-1]}"
+
+
+class LesionImage(models.Model):
+    """A stored image: re-encoded from the upload, metadata stripped. `lesion` is empty for
+    bulk-analysis images that were not mapped to a patient."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="images")
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="images", null=True, blank=True)
+    file = models.FileField(upload_to=image_upload_to, max_length=255)
+    content_type = models.CharField(max_length=20)
+    sha256 = models.CharField(max_length=64, db_index=True, help_text="Of the stored (re-encoded) file.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12, choices=ImageKind.choices, default=ImageKind.DERMOSCOPIC)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    original_name = models.CharField(max_length=255, blank=True, help_text="Display only; never used as a path.")
+
+    def __str__(self):
+        return f"image {self.pk}"
+
+
+class Outcome(models.Model):
+    """The ground truth a clinician records later, e.g. a biopsy result."""
+
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="outcomes")
+    diagnosis = models.CharField(max_length=40, choices=Diagnosis.choices)
+    benign_malignant = models.CharField(max_length=10, choices=BenignMalignant.choices)
+    date = models.DateField()
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"outcome {self.pk}"

@@ -1,0 +1,100 @@
+"""Upload validation by content. Only JPEG and PNG, sniffed from the bytes; the pixel count is
+checked from the header before anything is decoded; what is stored is a re-encoding of the
+decoded pixels (EXIF orientation applied, every metadata block dropped), so a polyglot or a
+file carrying GPS or names never reaches the media folder."""
+
+import io
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from PIL import Image, ImageFile, ImageOps
+
+from portal.core.exceptions import ApplicationError
+
+# Never decode half a file as if it were whole.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Formats PIL may open: anything else (EPS → Ghostscript, TIFF, SVG, …) is never handed to a decoder.
+ALLOWED_FORMATS = ("JPEG", "PNG")
+
+
+class InvalidImage(ApplicationError):
+    def __init__(self, message: str, *, code: str = "invalid_image"):
+        super().__init__(message, code=code, status=400)
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    content: bytes
+    extension: str
+    content_type: str
+    width: int
+    height: int
+
+
+def sniff(head: bytes) -> str | None:
+    if head.startswith(JPEG_MAGIC):
+        return "JPEG"
+    if head.startswith(PNG_MAGIC):
+        return "PNG"
+    return None
+
+
+def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int) -> CleanImage:
+    if size == 0:
+        raise InvalidImage("The file is empty.")
+    if size > max_bytes:
+        raise InvalidImage(f"The image is larger than the {max_bytes // (1024 * 1024)} MB limit.", code="image_too_large")
+    stream.seek(0)
+    fmt = sniff(stream.read(16))
+    if fmt is None:
+        raise InvalidImage("Only JPEG and PNG images are accepted.", code="unsupported_format")
+    stream.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(stream, formats=ALLOWED_FORMATS)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise InvalidImage(
+                    f"The image has {width}×{height} pixels, more than the limit of {max_pixels:,}.",
+                    code="too_many_pixels",
+                )
+            if img.format != fmt:
+                raise InvalidImage("The file's content does not match its format.", code="unsupported_format")
+            img.load()
+            oriented = ImageOps.exif_transpose(img)
+            rgb = oriented.convert("RGB")
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImage(f"The image has more pixels than the limit of {max_pixels:,}.", code="too_many_pixels") from None
+    except Exception:
+        # Any decoder failure (truncation, bad Huffman tables, bad CRC…) means the same to a clinician.
+        raise InvalidImage("The image is corrupt or truncated.", code="corrupt_image") from None
+
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        rgb.save(out, format="JPEG", quality=95, optimize=False)
+        ext, content_type = "jpg", "image/jpeg"
+    else:
+        rgb.save(out, format="PNG", compress_level=3)
+        ext, content_type = "png", "image/png"
+    return CleanImage(out.getvalue(), ext, content_type, rgb.width, rgb.height)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_BIDI = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"}
+
+
+def display_name(name: str | None) -> str:
+    """The client's file name, made safe to show. It is never used to build a path."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch not in _BIDI)
+    name = _UNSAFE.sub("", name).strip()
+    return name[:200] or "image"

@@ -1,0 +1,241 @@
+"""Every setting comes from the environment through one `env` object; see .env.example."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "corsheaders",
+    "portal.core",
+    "portal.accounts",
+    "portal.records",
+    "portal.audit",
+    "classifier",
+    "training",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.core.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.accounts.middleware.IdleSessionTimeoutMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'naevus.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded run has a web process and a worker writing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [d for d in [FRONTEND_DIST] if d.exists()]
+WHITENOISE_ROOT = FRONTEND_DIST if FRONTEND_DIST.exists() else None
+MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MODEL_STORE = Path(env("NAEVUS_MODEL_STORE", default=str(VAR_DIR / "models")))
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if env("NAEVUS_S3_BUCKET", default=""):
+    # Multi-machine deployments: workers elsewhere read the same images. Objects are private;
+    # clinicians get them only through the API, which checks their clinic.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("NAEVUS_S3_BUCKET"),
+            "endpoint_url": env("NAEVUS_S3_ENDPOINT_URL", default=None),
+            "access_key": env("NAEVUS_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env("NAEVUS_S3_SECRET_ACCESS_KEY", default=None),
+            "region_name": env("NAEVUS_S3_REGION", default=None),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+
+# Sessions: idle clinicians are signed out; a cookie replayed after logout is refused
+# because the session row is deleted on logout (database sessions).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = env.int("NAEVUS_SESSION_MAX_AGE_SECONDS", default=12 * 3600)
+NAEVUS_IDLE_TIMEOUT_SECONDS = env.int("NAEVUS_IDLE_TIMEOUT_SECONDS", default=15 * 60)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+CORS_ALLOWED_ORIGINS = env.list("NAEVUS_CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/api/.*$"
+
+# Uploads: limits clinicians meet with a clear message rather than a 500.
+NAEVUS_MAX_UPLOAD_BYTES = env.int("NAEVUS_MAX_UPLOAD_BYTES", default=30 * 1024 * 1024)
+NAEVUS_MAX_IMAGE_PIXELS = env.int("NAEVUS_MAX_IMAGE_PIXELS", default=50_000_000)
+NAEVUS_MAX_FILES_PER_REQUEST = env.int("NAEVUS_MAX_FILES_PER_REQUEST", default=100)
+NAEVUS_MAX_ZIP_BYTES = env.int("NAEVUS_MAX_ZIP_BYTES", default=2 * 1024**3)
+NAEVUS_MAX_ZIP_ENTRIES = env.int("NAEVUS_MAX_ZIP_ENTRIES", default=5000)
+NAEVUS_MAX_ZIP_RATIO = env.int("NAEVUS_MAX_ZIP_RATIO", default=50)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = NAEVUS_MAX_FILES_PER_REQUEST
+NAEVUS_MAX_REQUEST_BYTES = env.int("NAEVUS_MAX_REQUEST_BYTES", default=NAEVUS_MAX_ZIP_BYTES)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.accounts.authentication.FirebaseAuthentication",
+        "portal.accounts.authentication.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.accounts.permissions.IsClinicMember"],
+    "DEFAULT_PAGINATION_CLASS": "portal.core.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.core.exceptions.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("NAEVUS_THROTTLE_LOGIN", default="10/min"),
+        "upload": env("NAEVUS_THROTTLE_UPLOAD", default="120/min"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+NAEVUS_LOCKOUT_FAILURES = env.int("NAEVUS_LOCKOUT_FAILURES", default=5)
+NAEVUS_LOCKOUT_SECONDS = env.int("NAEVUS_LOCKOUT_SECONDS", default=15 * 60)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Naevus API",
+    "DESCRIPTION": "Melanoma triage decision support. Not a diagnosis.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+
+# Throttling counters live here: use Redis (CACHE_URL=redis://...) when several web processes run.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# Celery: the database is the source of truth, the broker only transport.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_DIR = Path(env("NAEVUS_BROKER_DIR", default=str(VAR_DIR / "broker")))
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(CELERY_BROKER_DIR / "out"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "out"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {
+        "visibility_timeout": env.int("NAEVUS_VISIBILITY_TIMEOUT", default=3600),
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+    }
+)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"classifier.tasks.predict": {"queue": "inference"}}
+NAEVUS_TASK_SOFT_TIME_LIMIT = env.int("NAEVUS_TASK_SOFT_TIME_LIMIT", default=120)
+NAEVUS_TASK_TIME_LIMIT = env.int("NAEVUS_TASK_TIME_LIMIT", default=180)
+NAEVUS_MAX_ATTEMPTS = env.int("NAEVUS_MAX_ATTEMPTS", default=3)
+NAEVUS_SWEEP_INTERVAL_SECONDS = env.float("NAEVUS_SWEEP_INTERVAL_SECONDS", default=60)
+NAEVUS_SWEEP_STALE_SECONDS = env.float("NAEVUS_SWEEP_STALE_SECONDS", default=300)
+NAEVUS_INFERENCE_CHUNK = env.int("NAEVUS_INFERENCE_CHUNK", default=8)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-lost-predictions": {
+        "task": "classifier.tasks.sweep",
+        "schedule": timedelta(seconds=NAEVUS_SWEEP_INTERVAL_SECONDS),
+    },
+}
+
+# Firebase: the emulator is honoured only with DEBUG on (see portal.settings.checks).
+FIREBASE_PROJECT_ID = env("FIREBASE_PROJECT_ID", default="")
+FIREBASE_AUTH_EMULATOR_HOST = env("FIREBASE_AUTH_EMULATOR_HOST", default="")
+if FIREBASE_AUTH_EMULATOR_HOST and not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("FIREBASE_AUTH_EMULATOR_HOST is set while DEBUG is off; refusing to start.")
+FIREBASE_CREDENTIALS_FILE = env("FIREBASE_CREDENTIALS_FILE", default="")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "portal.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env("NAEVUS_LOG_FORMAT", default="plain")}},
+    "root": {"handlers": ["console"], "level": env("NAEVUS_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.contrib import admin
+from django.http import FileResponse, Http404
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from classifier import api as classifier_api
+from portal.accounts import api as accounts_api
+from portal.core import api as core_api
+from portal.records import api as records_api
+
+api_v1 = [
+    path("health/", core_api.HealthApi.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-ui"),
+    path("auth/csrf/", accounts_api.CsrfApi.as_view(), name="auth-csrf"),
+    path("auth/login/", accounts_api.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout/", accounts_api.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/me/", accounts_api.MeApi.as_view(), name="auth-me"),
+    path("patients/", records_api.PatientListApi.as_view(), name="patient-list"),
+    path("patients/<int:patient_id>/", records_api.PatientDetailApi.as_view(), name="patient-detail"),
+    path("patients/<int:patient_id>/history/", records_api.PatientHistoryApi.as_view(), name="patient-history"),
+    path("patients/<int:patient_id>/lesions/", records_api.PatientLesionsApi.as_view(), name="patient-lesions"),
+    path("lesions/<int:lesion_id>/", records_api.LesionDetailApi.as_view(), name="lesion-detail"),
+    path("lesions/<int:lesion_id>/images/", records_api.LesionImagesApi.as_view(), name="lesion-images"),
+    path("lesions/<int:lesion_id>/outcomes/", records_api.LesionOutcomesApi.as_view(), name="lesion-outcomes"),
+    path("images/<int:image_id>/", records_api.ImageDetailApi.as_view(), name="image-detail"),
+    path("images/<int:image_id>/file/", records_api.ImageFileApi.as_view(), name="image-file"),
+    path("images/<int:image_id>/thumbnail/", records_api.ImageThumbnailApi.as_view(), name="image-thumbnail"),
+    path("images/<int:image_id>/rerun/", classifier_api.ImageRerunApi.as_view(), name="image-rerun"),
+    path("predictions/<int:prediction_id>/", classifier_api.PredictionDetailApi.as_view(), name="prediction-detail"),
+    path(
+        "predictions/<int:prediction_id>/heatmap/",
+        classifier_api.PredictionHeatmapApi.as_view(),
+        name="prediction-heatmap",
+    ),
+    path("batches/", classifier_api.BatchListApi.as_view(), name="batch-list"),
+    path("batches/<int:batch_id>/", classifier_api.BatchDetailApi.as_view(), name="batch-detail"),
+    path("batches/<int:batch_id>/cancel/", classifier_api.BatchCancelApi.as_view(), name="batch-cancel"),
+    path("batches/<int:batch_id>/retry/", classifier_api.BatchRetryApi.as_view(), name="batch-retry"),
+    path("batches/<int:batch_id>/results/", classifier_api.BatchResultsApi.as_view(), name="batch-results"),
+    path("batches/<int:batch_id>/results.csv", classifier_api.BatchResultsCsvApi.as_view(), name="batch-results-csv"),
+    path("models/", classifier_api.ModelVersionListApi.as_view(), name="model-list"),
+    path("models/<int:model_version_id>/", classifier_api.ModelVersionDetailApi.as_view(), name="model-detail"),
+    path(
+        "models/<int:model_version_id>/activate/",
+        classifier_api.ModelVersionActivateApi.as_view(),
+        name="model-activate",
+    ),
+    path(
+        "models/<int:model_version_id>/plots/<slug:name>.png",
+        classifier_api.ModelVersionPlotApi.as_view(),
+        name="model-plot",
+    ),
+]
+
+
+def spa(request, resource=""):
+    """The built SPA's index.html for every client-side route (whitenoise serves its assets)."""
+    index = settings.FRONTEND_DIST / "index.html"
+    if not index.exists():
+        raise Http404("The SPA is not built; run `make frontend`.")
+    response = FileResponse(open(index, "rb"), content_type="text/html")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+    re_path(r"^(?!api/|admin/|static/)(?P<resource>.*)$", spa, name="spa"),
+]
