@@ -9,6 +9,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from . import services
+from .authentication import CsrfSessionAuthentication
 from .serializers import CsrfSerializer, LoginSerializer, MeSerializer
 
 
@@ -29,6 +30,8 @@ class LoginApi(APIView):
 
     @extend_schema(request=LoginSerializer, responses=MeSerializer)
     def post(self, request):
+        # Login CSRF: DRF only enforces CSRF for already-authenticated sessions.
+        CsrfSessionAuthentication().enforce_csrf(request)
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.session_login(request=request._request, **data.validated_data)

@@ -70,6 +70,8 @@ def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int)
             img.load()
             oriented = ImageOps.exif_transpose(img)
             rgb = oriented.convert("RGB")
+            # Encoders copy comments, EXIF and ICC from `info`: start the stored file from pixels alone.
+            rgb.info.clear()
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -1,0 +1,153 @@
+import io
+import os
+import zlib
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from classifier.models import Prediction
+from portal.records.models import LesionImage
+from portal.tests.factories import LesionFactory, ModelVersionFactory, PatientFactory, jpeg_bytes, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lesion(clinic_a):
+    return LesionFactory(patient=PatientFactory(clinic=clinic_a))
+
+
+def _upload(api, lesion, *files):
+    return api.post(f"/api/v1/lesions/{lesion.pk}/images/", {"files": list(files)}, format="multipart")
+
+
+def _file(name, data, content_type="image/jpeg"):
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def _media_files(settings):
+    root = settings.MEDIA_ROOT
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs] if os.path.exists(root) else []
+
+
+def test_an_upload_is_stored_under_a_random_name_and_queued_for_the_active_model(as_user, alice, lesion, settings):
+    version = ModelVersionFactory()
+    response = _upload(as_user(alice), lesion, _file("mole.jpg", jpeg_bytes()), _file("b.png", png_bytes(), "image/png"))
+    assert response.status_code == 202, response.json()
+    images = response.json()["images"]
+    assert len(images) == 2
+    assert images[0]["predictions"][0]["status"] == "queued"
+    assert images[0]["predictions"][0]["model_version"]["id"] == version.pk
+    stored = LesionImage.objects.order_by("id")
+    assert [i.content_type for i in stored] == ["image/jpeg", "image/png"]
+    assert all("mole" not in i.file.name for i in stored)
+    assert all(p.startswith(str(settings.MEDIA_ROOT)) for p in _media_files(settings))
+    assert Prediction.objects.filter(model_version=version).count() == 2
+    lesion.patient.refresh_from_db()
+    assert lesion.patient.last_visit is not None
+
+
+def test_without_an_active_model_images_are_stored_without_a_prediction(as_user, alice, lesion):
+    response = _upload(as_user(alice), lesion, _file("a.jpg", jpeg_bytes()))
+    assert response.status_code == 202
+    assert response.json()["images"][0]["predictions"] == []
+
+
+def _exif_jpeg_with_gps_and_rotation() -> bytes:
+    img = Image.new("RGB", (40, 20), (200, 50, 50))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° CW to display
+    exif[0x013B] = "Dr Secret Name"  # Artist
+    exif[0x9286] = "patient John Doe"  # UserComment (in IFD0 here, good enough for the test)
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    out = io.BytesIO()
+    img.save(out, format="JPEG", exif=exif, comment=b"John Doe, DOB 1970")
+    return out.getvalue()
+
+
+def test_exif_orientation_is_applied_and_all_metadata_is_stripped(as_user, alice, lesion):
+    raw = _exif_jpeg_with_gps_and_rotation()
+    assert b"Dr Secret Name" in raw and b"John Doe" in raw
+    assert _upload(as_user(alice), lesion, _file("a.jpg", raw)).status_code == 202
+    image = LesionImage.objects.get()
+    stored = image.file.open("rb").read()
+    assert b"Secret" not in stored and b"John Doe" not in stored
+    with Image.open(io.BytesIO(stored)) as img:
+        assert img.size == (20, 40)
+        assert not img.getexif()
+    assert (image.width, image.height) == (20, 40)
+
+
+def _assert_refused(response, settings, code=None):
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["message"]
+    if code:
+        assert body["code"] == code
+    assert LesionImage.objects.count() == 0
+    assert _media_files(settings) == []
+    return body
+
+
+def test_it_rejects_a_truncated_jpeg(as_user, alice, lesion, settings):
+    data = jpeg_bytes((256, 256))
+    body = _assert_refused(_upload(as_user(alice), lesion, _file("a.jpg", data[: len(data) // 2])), settings, "corrupt_image")
+    assert "corrupt or truncated" in body["message"]
+
+
+def test_it_rejects_html_renamed_to_jpg(as_user, alice, lesion, settings):
+    html = b"<html><script>alert(1)</script></html>"
+    _assert_refused(_upload(as_user(alice), lesion, _file("a.jpg", html)), settings, "unsupported_format")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+
+
+def test_it_rejects_a_png_bomb_from_its_header_without_decoding(as_user, alice, lesion, settings):
+    body = _assert_refused(
+        _upload(as_user(alice), lesion, _file("bomb.png", _png_header_only(20000, 20000), "image/png")),
+        settings,
+        "too_many_pixels",
+    )
+    assert "more pixels than the limit" in body["message"] or "20000×20000" in body["message"]
+
+
+def test_a_png_html_polyglot_is_stored_as_a_clean_reencoded_png(as_user, alice, lesion):
+    polyglot = png_bytes() + b"<html><script>alert(document.cookie)</script></html>"
+    api = as_user(alice)
+    response = _upload(api, lesion, _file("poly.png", polyglot, "image/png"))
+    assert response.status_code == 202
+    image = LesionImage.objects.get()
+    assert b"<script>" not in image.file.open("rb").read()
+    served = api.get(f"/api/v1/images/{image.pk}/file/")
+    assert served["Content-Type"] == "image/png"
+    assert served["X-Content-Type-Options"] == "nosniff"
+    assert b"<script>" not in b"".join(served.streaming_content)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "/abs/x.jpg", "C:\\win\\x.jpg", "a\u202egpj.exe", "x" * 1000 + ".jpg", "CON.jpg"])
+def test_a_hostile_file_name_never_reaches_the_filesystem(as_user, alice, lesion, settings, name):
+    assert _upload(as_user(alice), lesion, _file(name, jpeg_bytes())).status_code == 202
+    image = LesionImage.objects.get()
+    assert image.file.name.startswith(f"images/{lesion.patient.clinic_id}/")
+    assert ".." not in image.file.name and "CON" not in image.file.name
+    assert "\u202e" not in image.original_name and "/" not in image.original_name and len(image.original_name) <= 200
+    assert all(os.path.realpath(p).startswith(os.path.realpath(settings.MEDIA_ROOT)) for p in _media_files(settings))
+
+
+def test_one_bad_file_refuses_the_whole_request_naming_it(as_user, alice, lesion, settings):
+    body = _assert_refused(
+        _upload(as_user(alice), lesion, _file("good.jpg", jpeg_bytes()), _file("bad.jpg", b"GIF89a....")), settings
+    )
+    assert body["message"].startswith("bad.jpg")
+
+
+def test_an_image_over_the_byte_limit_is_refused(as_user, alice, lesion, settings):
+    settings.NAEVUS_MAX_UPLOAD_BYTES = 1000
+    _assert_refused(_upload(as_user(alice), lesion, _file("a.jpg", jpeg_bytes((300, 300)))), settings, "image_too_large")
