@@ -32,11 +32,11 @@ def prediction_get(*, user, prediction_id, object_type: str = "prediction") -> P
 def _with_progress(qs: QuerySet[BatchJob]) -> QuerySet[BatchJob]:
     S = Prediction.Status
     return qs.select_related("model_version").annotate(
-        n_done=Count("predictions", filter=Q(predictions__status=S.DONE)),
-        n_failed_predictions=Count("predictions", filter=Q(predictions__status=S.FAILED)),
-        n_queued=Count("predictions", filter=Q(predictions__status=S.QUEUED)),
-        n_running=Count("predictions", filter=Q(predictions__status=S.RUNNING)),
-        n_cancelled=Count("predictions", filter=Q(predictions__status=S.CANCELLED)),
+        n_done=Count("predictions", filter=Q(predictions__status=S.DONE), distinct=True),
+        n_failed_predictions=Count("predictions", filter=Q(predictions__status=S.FAILED), distinct=True),
+        n_queued=Count("predictions", filter=Q(predictions__status=S.QUEUED), distinct=True),
+        n_running=Count("predictions", filter=Q(predictions__status=S.RUNNING), distinct=True),
+        n_cancelled=Count("predictions", filter=Q(predictions__status=S.CANCELLED), distinct=True),
         n_rejected=Count("rejected_files", distinct=True),
     )
 

@@ -167,9 +167,7 @@ def prediction_store_result(*, prediction: Prediction, result) -> bool:
             f"heatmaps/{prediction.image.clinic_id}/{prediction.pk}-{hashlib.sha256(result.heatmap_png).hexdigest()[:16]}.png",
             ContentFile(result.heatmap_png),
         )
-    class_probs = None
-    if result.class_probs is not None:
-        class_probs = {name: float(p) for name, p in zip(version.class_names, result.class_probs, strict=False)}
+    class_probs = {name: float(p) for name, p in result.class_probs.items()} if result.class_probs else None
     updated = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
         status=Prediction.Status.DONE,
         melanoma_probability=probability,
@@ -274,7 +272,7 @@ def model_version_register(
         shutil.copyfile(source, folder / "model.naevus.pt.tmp")
         (folder / "model.naevus.pt.tmp").replace(target)
     onnx_path = folder / "model.onnx"
-    onnx_sha256 = prepare_onnx(str(target), str(onnx_path), expected_sha256=sha256)
+    onnx_sha256 = prepare_onnx(str(target), str(onnx_path), sha256=sha256)
     stored_plots = {}
     for plot_name, plot_path in (plots or {}).items():
         file_name = f"{Path(plot_name).stem}.png"

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -36,7 +36,10 @@ def engine_for(version: ModelVersion):
         engine = _engines.get(version.pk)
         if engine is None:
             engine = Engine.from_artifact(
-                version.artifact_path, sha256=version.sha256, onnx_path=version.onnx_path or None
+                version.artifact_path,
+                sha256=version.sha256,
+                onnx_path=version.onnx_path or None,
+                onnx_sha256=version.onnx_sha256 or None,
             )
             _engines[version.pk] = engine
             logger.info("worker %s loaded model version %s", _WORKER, version.pk)
@@ -136,20 +139,13 @@ def predict(self, prediction_ids: list[int]):
 @contextmanager
 def _locks(prediction_ids: list[int]):
     held: list[int] = []
-    stack = []
-    try:
+    with ExitStack() as stack:
         for pid in prediction_ids:
-            cm = _exclusive(pid)
-            got = cm.__enter__()
-            stack.append(cm)
-            if got:
+            if stack.enter_context(_exclusive(pid)):
                 held.append(pid)
             else:
                 logger.info("prediction %s is held by another worker; duplicate delivery dropped", pid)
         yield held
-    finally:
-        for cm in reversed(stack):
-            cm.__exit__(None, None, None)
 
 
 @shared_task(ignore_result=True)

@@ -1,0 +1,160 @@
+"""End to end through a real Celery worker process on the local Redis and PostgreSQL."""
+
+import io
+import signal
+import zipfile
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from classifier.models import BatchJob, Prediction
+from classifier.services import predictions_sweep
+from portal.records.models import LesionImage
+from portal.tests.factories import LesionFactory, PatientFactory
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def lesion_jpeg(seed: int, size=(200, 150)) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(120, 220, size=(size[1], size[0], 3), dtype=np.uint8)
+    yy, xx = np.mgrid[: size[1], : size[0]]
+    cx, cy = rng.integers(40, size[0] - 40), rng.integers(30, size[1] - 30)
+    arr[(xx - cx) ** 2 + (yy - cy) ** 2 < 25**2] = (60, 35, 25)
+    out = io.BytesIO()
+    Image.fromarray(arr).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def make_zip(n: int, *, extra: dict | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(n):
+            zf.writestr(f"img_{i:04d}.jpg", lesion_jpeg(i))
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _done(ids):
+    return lambda: Prediction.objects.filter(pk__in=ids, status="done").count() == len(ids)
+
+
+def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(as_user, alice, clinic_a, tiny_model, worker):
+    lesion = LesionFactory(patient=PatientFactory(clinic=clinic_a))
+    api = as_user(alice)
+    response = api.post(
+        f"/api/v1/lesions/{lesion.pk}/images/",
+        {"files": [SimpleUploadedFile("a.jpg", lesion_jpeg(1), "image/jpeg")]},
+        format="multipart",
+    )
+    assert response.status_code == 202
+    prediction_url = response.json()["images"][0]["predictions"][0]["url"]
+    body = wait_for(
+        lambda: (b := api.get(prediction_url).json())["status"] == "done" and b,
+        timeout=90,
+        message=f"the prediction (worker log: see below)",
+    )
+    assert 0.0 <= body["melanoma_probability"] <= 1.0
+    assert body["risk_category"] in ("refer", "routine")
+    assert body["model_version"]["id"] == tiny_model.pk and body["model_version"]["is_demo"] is True
+    assert body["attempts"] == 1
+    assert body["timings"]["inference_ms"] > 0
+    prediction = Prediction.objects.get(pk=body["id"])
+    assert prediction.image_sha256 == LesionImage.objects.get().sha256
+    assert prediction.worker
+    heatmap = api.get(body["heatmap_url"])
+    assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
+    png = b"".join(heatmap.streaming_content)
+    assert Image.open(io.BytesIO(png)).size == (64, 64)
+
+
+def test_a_200_image_zip_completes_with_progress_cancel_and_retry(as_user, alice, clinic_a, tiny_model, worker_env, tmp_path):
+    from .conftest import WorkerProcess
+
+    api = as_user(alice)
+    archive = make_zip(200, extra={"notes.txt": b"not an image", "broken.jpg": lesion_jpeg(999)[:500]})
+    created = api.post(
+        "/api/v1/batches/", {"archive": SimpleUploadedFile("batch.zip", archive, "application/zip"), "name": "t"},
+        format="multipart",
+    )
+    assert created.status_code == 202, created.json()
+    batch_id = created.json()["id"]
+    assert created.json()["total"] == 202
+    # No worker yet: cancel now, so that cancellation is certain to catch queued images.
+    cancelled = api.post(f"/api/v1/batches/{batch_id}/cancel/").json()
+    assert cancelled["status"] == "cancelled" and cancelled["cancelled"] == 200
+    worker = WorkerProcess(worker_env, tmp_path / "worker.log").start()
+    try:
+        retried = api.post(f"/api/v1/batches/{batch_id}/retry/").json()
+        assert retried["status"] == "running" and retried["queued"] == 200
+        seen_progress = set()
+
+        def finished():
+            b = api.get(f"/api/v1/batches/{batch_id}/").json()
+            seen_progress.add(b["done"])
+            return b["status"] == "done" and b
+
+        body = wait_for(finished, timeout=240, interval=0.5, message="the batch")
+    finally:
+        worker.stop()
+    assert body["done"] == 200 and body["failed"] == 2 and body["queued"] == 0 and body["running"] == 0
+    assert body["rate_per_min"] > 0
+    assert len(seen_progress) > 1, "progress should be visible while the batch runs"
+    results, url = [], f"/api/v1/batches/{batch_id}/results/?page_size=100"
+    while url:
+        page = api.get(url).json()
+        results += page["results"]
+        url = page["next"]
+    assert len(results) == 202
+    probabilities = [r["melanoma_probability"] for r in results if r["status"] == "done"]
+    assert probabilities == sorted(probabilities, reverse=True)
+    failed = {r["file_name"]: r["error"] for r in results if r["status"] == "failed"}
+    assert set(failed) == {"notes.txt", "broken.jpg"}
+    assert "corrupt" in failed["broken.jpg"]
+    csv_text = api.get(f"/api/v1/batches/{batch_id}/results.csv").content.decode()
+    assert csv_text.splitlines()[0].startswith("file_name,") and len(csv_text.splitlines()) == 203
+
+
+def test_killing_the_worker_mid_batch_loses_no_image_and_duplicates_no_prediction(
+    as_user, alice, clinic_a, tiny_model, worker_env, tmp_path
+):
+    from .conftest import WorkerProcess
+
+    api = as_user(alice)
+    created = api.post(
+        "/api/v1/batches/", {"archive": SimpleUploadedFile("b.zip", make_zip(120), "application/zip")}, format="multipart"
+    ).json()
+    batch_id = created["id"]
+    worker = WorkerProcess(worker_env, tmp_path / "w1.log").start()
+    wait_for(
+        lambda: Prediction.objects.filter(batch_id=batch_id, status="done").count() >= 10,
+        timeout=120,
+        message="the first predictions",
+    )
+    worker.kill(signal.SIGKILL)
+    interrupted = Prediction.objects.filter(batch_id=batch_id, status="running").count()
+    done_before = Prediction.objects.filter(batch_id=batch_id, status="done").count()
+    assert done_before < 120, "the batch finished before the kill; make it bigger"
+
+    # The sweeper stands in for the broker's visibility timeout, whichever comes first.
+    restarted = WorkerProcess(worker_env, tmp_path / "w2.log").start()
+    try:
+        def complete():
+            predictions_sweep(stale_after=__import__("datetime").timedelta(seconds=5))
+            return BatchJob.objects.get(pk=batch_id).status == "done"
+
+        wait_for(complete, timeout=240, interval=1.0, message="the batch after the restart")
+    finally:
+        restarted.stop()
+    rows = Prediction.objects.filter(batch_id=batch_id)
+    assert rows.count() == 120
+    assert rows.filter(status="done").count() == 120
+    assert LesionImage.objects.filter(predictions__batch_id=batch_id).distinct().count() == 120
+    if interrupted:
+        assert rows.filter(attempts=2).count() >= 1
+    assert not rows.filter(attempts__gt=2).exists()
