@@ -10,7 +10,19 @@ from .models import BatchJob, ModelVersion, Prediction
 class ModelVersionAdmin(admin.ModelAdmin):
     """Only superusers manage model versions."""
 
-    list_display = ["id", "name", "version", "arch", "img_size", "threshold", "val_auc", "is_active", "is_demo", "created_at", "activated_at"]
+    list_display = [
+        "id",
+        "name",
+        "version",
+        "arch",
+        "img_size",
+        "threshold",
+        "val_auc",
+        "is_active",
+        "is_demo",
+        "created_at",
+        "activated_at",
+    ]
     list_filter = ["is_active", "is_demo", "arch"]
     search_fields = ["name", "version", "sha256"]
     readonly_fields = [
@@ -50,7 +62,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 @admin.register(Prediction)
 class PredictionAdmin(ClinicScopedAdmin):
     clinic_path = "image__clinic"
-    list_display = ["id", "image", "model_version", "status", "melanoma_probability", "risk_category", "attempts", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "image",
+        "model_version",
+        "status",
+        "melanoma_probability",
+        "risk_category",
+        "attempts",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "risk_category", "model_version"]
     search_fields = ["=id", "=image__id", "image_sha256"]
     list_select_related = ["image", "model_version"]

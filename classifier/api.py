@@ -39,7 +39,9 @@ def _private(response):
 class PredictionDetailApi(APIView):
     @extend_schema(responses=PredictionSerializer)
     def get(self, request, prediction_id: int):
-        return Response(PredictionSerializer(selectors.prediction_get(user=request.user, prediction_id=prediction_id)).data)
+        return Response(
+            PredictionSerializer(selectors.prediction_get(user=request.user, prediction_id=prediction_id)).data
+        )
 
 
 class PredictionHeatmapApi(APIView):
@@ -83,7 +85,11 @@ class BatchListApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         archive = data.validated_data.get("archive")
         if bool(archive) == bool(files):
-            raise ApplicationError("Send either one zip archive or image files.", code="no_files", fields={"archive": ["Send a zip or files."]})
+            raise ApplicationError(
+                "Send either one zip archive or image files.",
+                code="no_files",
+                fields={"archive": ["Send a zip or files."]},
+            )
         mapping = None
         if data.validated_data.get("mapping"):
             mapping = batches.parse_mapping(data.validated_data["mapping"].read(5 * 1024 * 1024))
@@ -132,7 +138,9 @@ def _result_rows(request, batch_id):
     rows = selectors.batch_results(user=request.user, batch=batch)
     for row in rows:
         row["thumbnail_url"] = reverse("image-thumbnail", args=[row["image_id"]]) if row["image_id"] else None
-        row["heatmap_url"] = reverse("prediction-heatmap", args=[row["prediction_id"]]) if row.pop("has_heatmap") else None
+        row["heatmap_url"] = (
+            reverse("prediction-heatmap", args=[row["prediction_id"]]) if row.pop("has_heatmap") else None
+        )
     return rows
 
 
@@ -150,7 +158,16 @@ class BatchResultsCsvApi(APIView):
     def get(self, request, batch_id: int):
         rows = _result_rows(request, batch_id)
         out = io.StringIO()
-        fields = ["file_name", "image_id", "patient_id", "lesion_id", "status", "melanoma_probability", "risk_category", "error"]
+        fields = [
+            "file_name",
+            "image_id",
+            "patient_id",
+            "lesion_id",
+            "status",
+            "melanoma_probability",
+            "risk_category",
+            "error",
+        ]
         writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:

@@ -70,7 +70,9 @@ def zip_members(fileobj) -> list[zipfile.ZipInfo]:
         if reason:
             raise BadArchive(f"The archive was refused: {reason}.")
         if info.file_size > settings.NAEVUS_MAX_UPLOAD_BYTES:
-            raise BadArchive(f"The archive was refused: a member expands beyond {settings.NAEVUS_MAX_UPLOAD_BYTES} bytes.")
+            raise BadArchive(
+                f"The archive was refused: a member expands beyond {settings.NAEVUS_MAX_UPLOAD_BYTES} bytes."
+            )
         if info.compress_size and info.file_size / info.compress_size > settings.NAEVUS_MAX_ZIP_RATIO:
             raise BadArchive("The archive was refused: it expands suspiciously (a zip bomb?).")
         total += info.file_size
@@ -126,7 +128,8 @@ def parse_mapping(raw: bytes) -> dict[str, MappingRow]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "file_name" not in reader.fieldnames or "mrn" not in reader.fieldnames:
         raise ApplicationError(
-            "The mapping CSV needs the columns file_name and mrn (optional: patient_name, lesion_label, anatomic_site).",
+            "The mapping CSV needs the columns file_name and mrn "
+            "(optional: patient_name, lesion_label, anatomic_site).",
             code="invalid_mapping",
         )
     rows = {}
@@ -152,7 +155,9 @@ def _lesion_for(*, user, clinic, row: MappingRow, create_missing: bool, cache: d
         if not create_missing:
             raise InvalidImage(f"no patient with MRN {row.mrn!r} in your clinic")
         patient = Patient.objects.create(clinic=clinic, mrn=row.mrn, name=row.patient_name or row.mrn)
-        audit_record(user=user, action=Action.CREATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
+        audit_record(
+            user=user, action=Action.CREATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk
+        )
     lesion = Lesion.objects.filter(patient=patient, label=row.lesion_label, anatomic_site=row.anatomic_site).first()
     if lesion is None:
         if not create_missing:
@@ -164,7 +169,13 @@ def _lesion_for(*, user, clinic, row: MappingRow, create_missing: bool, cache: d
 
 
 def batch_create(
-    *, user, clinic, members: Iterable[Member], total: int, name: str = "", mapping: dict[str, MappingRow] | None = None,
+    *,
+    user,
+    clinic,
+    members: Iterable[Member],
+    total: int,
+    name: str = "",
+    mapping: dict[str, MappingRow] | None = None,
     create_missing: bool = False,
 ) -> BatchJob:
     """Validates every member; good ones become images with a queued prediction, bad ones rejected
@@ -200,7 +211,9 @@ def batch_create(
                         row = mapping.get(member.name)
                         if row is None:
                             raise InvalidImage("not listed in the mapping CSV")
-                        lesion = _lesion_for(user=user, clinic=clinic, row=row, create_missing=create_missing, cache=lesion_cache)
+                        lesion = _lesion_for(
+                            user=user, clinic=clinic, row=row, create_missing=create_missing, cache=lesion_cache
+                        )
                 except InvalidImage as exc:
                     rejected.append(BatchRejectedFile(batch=batch, file_name=file_name, reason=exc.message[:500]))
                     continue

@@ -16,7 +16,9 @@ def prediction_get(*, user, prediction_id, object_type: str = "prediction") -> P
         .first()
     )
     if prediction is None:
-        audit_record(user=user, action=Action.READ, object_type=object_type, object_id=prediction_id, outcome=Outcome.DENIED)
+        audit_record(
+            user=user, action=Action.READ, object_type=object_type, object_id=prediction_id, outcome=Outcome.DENIED
+        )
         raise Http404()
     image = prediction.image
     audit_record(

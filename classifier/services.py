@@ -81,9 +81,7 @@ def predictions_request(*, user, images, model_version: ModelVersion | None = No
         for image in images
     ]
     Prediction.objects.bulk_create(rows, ignore_conflicts=True)
-    created = list(
-        Prediction.objects.filter(image__in=[i.pk for i in images], model_version=version).order_by("id")
-    )
+    created = list(Prediction.objects.filter(image__in=[i.pk for i in images], model_version=version).order_by("id"))
     _publish_on_commit([p.pk for p in created if p.status == Prediction.Status.QUEUED])
     return created
 
@@ -320,7 +318,9 @@ def model_version_activate(*, model_version: ModelVersion, user=None) -> ModelVe
         model_version.activated_at = timezone.now()
         model_version.save(update_fields=["is_active", "activated_at"])
         if user is not None:
-            audit_record(user=user, action=Action.EXECUTE, object_type="model_version_activate", object_id=model_version.pk)
+            audit_record(
+                user=user, action=Action.EXECUTE, object_type="model_version_activate", object_id=model_version.pk
+            )
     logger.info("model version %s activated", model_version.pk)
     return model_version
 

@@ -39,9 +39,25 @@ class WorkerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "inference,default",
-                "-c", str(self.concurrency), "-P", "prefork", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "-l", "INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "-Q",
+                "inference,default",
+                "-c",
+                str(self.concurrency),
+                "-P",
+                "prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+                "-l",
+                "INFO",
             ],  # fmt: skip
             cwd=ROOT,
             env=self.env,
@@ -111,4 +127,6 @@ def tiny_model(transactional_db, tmp_path):
     from classifier.services import model_version_register
 
     sha256, meta = make_tiny_artifact(tmp_path / "tiny.naevus.pt", img_size=64)
-    return model_version_register(artifact_path=str(tmp_path / "tiny.naevus.pt"), sha256=sha256, meta=meta, activate=True)
+    return model_version_register(
+        artifact_path=str(tmp_path / "tiny.naevus.pt"), sha256=sha256, meta=meta, activate=True
+    )

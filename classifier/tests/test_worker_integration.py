@@ -44,7 +44,9 @@ def _done(ids):
     return lambda: Prediction.objects.filter(pk__in=ids, status="done").count() == len(ids)
 
 
-def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(as_user, alice, clinic_a, tiny_model, worker):
+def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(
+    as_user, alice, clinic_a, tiny_model, worker
+):
     lesion = LesionFactory(patient=PatientFactory(clinic=clinic_a))
     api = as_user(alice)
     response = api.post(
@@ -57,7 +59,7 @@ def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(as
     body = wait_for(
         lambda: (b := api.get(prediction_url).json())["status"] == "done" and b,
         timeout=90,
-        message=f"the prediction (worker log: see below)",
+        message="the prediction (worker log: see below)",
     )
     assert 0.0 <= body["melanoma_probability"] <= 1.0
     assert body["risk_category"] in ("refer", "routine")
@@ -73,13 +75,16 @@ def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(as
     assert Image.open(io.BytesIO(png)).size == (64, 64)
 
 
-def test_a_200_image_zip_completes_with_progress_cancel_and_retry(as_user, alice, clinic_a, tiny_model, worker_env, tmp_path):
+def test_a_200_image_zip_completes_with_progress_cancel_and_retry(
+    as_user, alice, clinic_a, tiny_model, worker_env, tmp_path
+):
     from .conftest import WorkerProcess
 
     api = as_user(alice)
     archive = make_zip(200, extra={"notes.txt": b"not an image", "broken.jpg": lesion_jpeg(999)[:500]})
     created = api.post(
-        "/api/v1/batches/", {"archive": SimpleUploadedFile("batch.zip", archive, "application/zip"), "name": "t"},
+        "/api/v1/batches/",
+        {"archive": SimpleUploadedFile("batch.zip", archive, "application/zip"), "name": "t"},
         format="multipart",
     )
     assert created.status_code == 202, created.json()
@@ -127,7 +132,9 @@ def test_killing_the_worker_mid_batch_loses_no_image_and_duplicates_no_predictio
 
     api = as_user(alice)
     created = api.post(
-        "/api/v1/batches/", {"archive": SimpleUploadedFile("b.zip", make_zip(120), "application/zip")}, format="multipart"
+        "/api/v1/batches/",
+        {"archive": SimpleUploadedFile("b.zip", make_zip(120), "application/zip")},
+        format="multipart",
     ).json()
     batch_id = created["id"]
     worker = WorkerProcess(worker_env, tmp_path / "w1.log").start()
@@ -144,6 +151,7 @@ def test_killing_the_worker_mid_batch_loses_no_image_and_duplicates_no_predictio
     # The sweeper stands in for the broker's visibility timeout, whichever comes first.
     restarted = WorkerProcess(worker_env, tmp_path / "w2.log").start()
     try:
+
         def complete():
             predictions_sweep(stale_after=__import__("datetime").timedelta(seconds=5))
             return BatchJob.objects.get(pk=batch_id).status == "done"

@@ -54,8 +54,15 @@ def session_logout(*, request) -> None:
 
 
 def clinician_create(
-    *, clinic: Clinic, username: str, password: str | None, email: str = "", role: str = Role.CLINICIAN,
-    first_name: str = "", last_name: str = "", firebase_uid: str | None = None,
+    *,
+    clinic: Clinic,
+    username: str,
+    password: str | None,
+    email: str = "",
+    role: str = Role.CLINICIAN,
+    first_name: str = "",
+    last_name: str = "",
+    firebase_uid: str | None = None,
 ):
     User = get_user_model()
     with transaction.atomic():

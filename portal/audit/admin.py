@@ -7,7 +7,18 @@ from .models import AuditEvent
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only for everyone, superusers included."""
 
-    list_display = ["id", "at", "user_id", "action", "object_type", "object_id", "patient_id", "outcome", "ip", "request_id"]
+    list_display = [
+        "id",
+        "at",
+        "user_id",
+        "action",
+        "object_type",
+        "object_id",
+        "patient_id",
+        "outcome",
+        "ip",
+        "request_id",
+    ]
     list_filter = ["action", "outcome", "object_type"]
     search_fields = ["object_id", "request_id", "=user_id", "=patient_id"]
     date_hierarchy = "at"

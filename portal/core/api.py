@@ -33,7 +33,11 @@ class HealthApi(APIView):
     @extend_schema(
         responses=inline_serializer(
             "Health",
-            {"database": serializers.CharField(), "broker": serializers.CharField(), "model": serializers.DictField(allow_null=True)},
+            {
+                "database": serializers.CharField(),
+                "broker": serializers.CharField(),
+                "model": serializers.DictField(allow_null=True),
+            },
         )
     )
     def get(self, request):

@@ -10,11 +10,12 @@ class RequestContext:
     ip: str | None = None
 
 
-_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("naevus_request", default=RequestContext())
+_EMPTY = RequestContext()
+_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("naevus_request")
 
 
 def current() -> RequestContext:
-    return _current.get()
+    return _current.get(_EMPTY)
 
 
 def set_current(ctx: RequestContext):

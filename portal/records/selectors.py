@@ -77,7 +77,9 @@ def patient_history(*, user, patient_id) -> Patient:
         )
     )
     patient.history_lesions = list(lesions)
-    audit_record(user=user, action=Action.READ, object_type="patient_history", object_id=patient.pk, patient_id=patient.pk)
+    audit_record(
+        user=user, action=Action.READ, object_type="patient_history", object_id=patient.pk, patient_id=patient.pk
+    )
     return patient
 
 
@@ -127,4 +129,3 @@ def image_get(*, user, image_id, audit: bool = True, object_type: str = "image")
             patient_id=image.lesion.patient_id if image.lesion_id else None,
         )
     return image
-

@@ -37,7 +37,9 @@ def patient_create(*, user, mrn: str, name: str, sex: str, birth_year: int | Non
             patient = Patient.objects.create(
                 clinic=clinic, mrn=mrn.strip(), name=name.strip(), sex=sex, birth_year=birth_year, notes=notes
             )
-            audit_record(user=user, action=Action.CREATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
+            audit_record(
+                user=user, action=Action.CREATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk
+            )
     except IntegrityError:
         raise ApplicationError(
             "A patient with this medical record number already exists in your clinic.",
@@ -57,7 +59,9 @@ def patient_update(*, user, patient: Patient, data: dict) -> Patient:
     try:
         with transaction.atomic():
             patient.save(update_fields=[*changed, "updated_at"])
-            audit_record(user=user, action=Action.UPDATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
+            audit_record(
+                user=user, action=Action.UPDATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk
+            )
     except IntegrityError:
         raise ApplicationError(
             "A patient with this medical record number already exists in your clinic.",
@@ -80,18 +84,25 @@ def lesion_update(*, user, lesion: Lesion, data: dict) -> Lesion:
         setattr(lesion, field, data[field])
     with transaction.atomic():
         lesion.save(update_fields=changed)
-        audit_record(user=user, action=Action.UPDATE, object_type="lesion", object_id=lesion.pk, patient_id=lesion.patient_id)
+        audit_record(
+            user=user, action=Action.UPDATE, object_type="lesion", object_id=lesion.pk, patient_id=lesion.patient_id
+        )
     return lesion
 
 
-def outcome_record(
-    *, user, lesion: Lesion, diagnosis: str, benign_malignant: str, date, notes: str = ""
-) -> Outcome:
+def outcome_record(*, user, lesion: Lesion, diagnosis: str, benign_malignant: str, date, notes: str = "") -> Outcome:
     with transaction.atomic():
         outcome = Outcome.objects.create(
-            lesion=lesion, diagnosis=diagnosis, benign_malignant=benign_malignant, date=date, notes=notes, recorded_by=user
+            lesion=lesion,
+            diagnosis=diagnosis,
+            benign_malignant=benign_malignant,
+            date=date,
+            notes=notes,
+            recorded_by=user,
         )
-        audit_record(user=user, action=Action.CREATE, object_type="outcome", object_id=outcome.pk, patient_id=lesion.patient_id)
+        audit_record(
+            user=user, action=Action.CREATE, object_type="outcome", object_id=outcome.pk, patient_id=lesion.patient_id
+        )
     return outcome
 
 
@@ -189,7 +200,11 @@ def lesion_images_upload(
             Patient.objects.filter(pk=lesion.patient_id).update(last_visit=timezone.now())
             for image in images:
                 audit_record(
-                    user=user, action=Action.CREATE, object_type="image", object_id=image.pk, patient_id=lesion.patient_id
+                    user=user,
+                    action=Action.CREATE,
+                    object_type="image",
+                    object_id=image.pk,
+                    patient_id=lesion.patient_id,
                 )
             predictions_request(user=user, images=images)
     except Exception:

@@ -49,7 +49,9 @@ def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int)
     if size == 0:
         raise InvalidImage("The file is empty.")
     if size > max_bytes:
-        raise InvalidImage(f"The image is larger than the {max_bytes // (1024 * 1024)} MB limit.", code="image_too_large")
+        raise InvalidImage(
+            f"The image is larger than the {max_bytes // (1024 * 1024)} MB limit.", code="image_too_large"
+        )
     stream.seek(0)
     fmt = sniff(stream.read(16))
     if fmt is None:
@@ -75,8 +77,10 @@ def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int)
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage(f"The image has more pixels than the limit of {max_pixels:,}.", code="too_many_pixels") from None
-    except Exception:
+        raise InvalidImage(
+            f"The image has more pixels than the limit of {max_pixels:,}.", code="too_many_pixels"
+        ) from None
+    except Exception:  # noqa: BLE001
         # Any decoder failure (truncation, bad Huffman tables, bad CRC…) means the same to a clinician.
         raise InvalidImage("The image is corrupt or truncated.", code="corrupt_image") from None
 

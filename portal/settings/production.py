@@ -10,7 +10,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 if env("FIREBASE_AUTH_EMULATOR_HOST", default=""):
-    raise ImproperlyConfigured("FIREBASE_AUTH_EMULATOR_HOST is set: the auth emulator must never be used in production.")
+    raise ImproperlyConfigured(
+        "FIREBASE_AUTH_EMULATOR_HOST is set: the auth emulator must never be used in production."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

@@ -44,7 +44,9 @@ def clinic_a_objects(clinic_a, alice):
     patient = PatientFactory(clinic=clinic_a)
     lesion = LesionFactory(patient=patient)
     image = LesionImageFactory(lesion=lesion)
-    prediction = Prediction.objects.create(image=image, model_version=version, image_sha256=image.sha256, heatmap="heatmaps/x.png")
+    prediction = Prediction.objects.create(
+        image=image, model_version=version, image_sha256=image.sha256, heatmap="heatmaps/x.png"
+    )
     batch = BatchJob.objects.create(clinic=clinic_a, created_by=alice, model_version=version, total=1)
     return {
         "patient_id": patient.pk,

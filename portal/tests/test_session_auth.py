@@ -72,5 +72,7 @@ def test_an_idle_session_expires(browser, alice, settings, monkeypatch):
 
 
 def test_signing_in_without_the_csrf_token_is_refused(browser, alice):
-    response = browser.post("/api/v1/auth/login/", {"username": "alice", "password": "correct horse battery"}, format="json")
+    response = browser.post(
+        "/api/v1/auth/login/", {"username": "alice", "password": "correct horse battery"}, format="json"
+    )
     assert response.status_code == 403

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 
 def test_a_clinician_creates_a_patient_in_their_own_clinic(as_user, alice, clinic_a):
     api = as_user(alice)
-    response = api.post("/api/v1/patients/", {"mrn": "A-1", "name": "Ada Lovelace", "sex": "female", "birth_year": 1980})
+    response = api.post(
+        "/api/v1/patients/", {"mrn": "A-1", "name": "Ada Lovelace", "sex": "female", "birth_year": 1980}
+    )
     assert response.status_code == 201, response.json()
     patient = Patient.objects.get(pk=response.json()["id"])
     assert patient.clinic == clinic_a

@@ -33,7 +33,9 @@ def _media_files(settings):
 
 def test_an_upload_is_stored_under_a_random_name_and_queued_for_the_active_model(as_user, alice, lesion, settings):
     version = ModelVersionFactory()
-    response = _upload(as_user(alice), lesion, _file("mole.jpg", jpeg_bytes()), _file("b.png", png_bytes(), "image/png"))
+    response = _upload(
+        as_user(alice), lesion, _file("mole.jpg", jpeg_bytes()), _file("b.png", png_bytes(), "image/png")
+    )
     assert response.status_code == 202, response.json()
     images = response.json()["images"]
     assert len(images) == 2
@@ -92,7 +94,9 @@ def _assert_refused(response, settings, code=None):
 
 def test_it_rejects_a_truncated_jpeg(as_user, alice, lesion, settings):
     data = jpeg_bytes((256, 256))
-    body = _assert_refused(_upload(as_user(alice), lesion, _file("a.jpg", data[: len(data) // 2])), settings, "corrupt_image")
+    body = _assert_refused(
+        _upload(as_user(alice), lesion, _file("a.jpg", data[: len(data) // 2])), settings, "corrupt_image"
+    )
     assert "corrupt or truncated" in body["message"]
 
 
@@ -106,7 +110,12 @@ def _png_header_only(width: int, height: int) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_it_rejects_a_png_bomb_from_its_header_without_decoding(as_user, alice, lesion, settings):
@@ -131,7 +140,9 @@ def test_a_png_html_polyglot_is_stored_as_a_clean_reencoded_png(as_user, alice, 
     assert b"<script>" not in b"".join(served.streaming_content)
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "/abs/x.jpg", "C:\\win\\x.jpg", "a\u202egpj.exe", "x" * 1000 + ".jpg", "CON.jpg"])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd.jpg", "/abs/x.jpg", "C:\\win\\x.jpg", "a\u202egpj.exe", "x" * 1000 + ".jpg", "CON.jpg"]
+)
 def test_a_hostile_file_name_never_reaches_the_filesystem(as_user, alice, lesion, settings, name):
     assert _upload(as_user(alice), lesion, _file(name, jpeg_bytes())).status_code == 202
     image = LesionImage.objects.get()
@@ -150,4 +161,6 @@ def test_one_bad_file_refuses_the_whole_request_naming_it(as_user, alice, lesion
 
 def test_an_image_over_the_byte_limit_is_refused(as_user, alice, lesion, settings):
     settings.NAEVUS_MAX_UPLOAD_BYTES = 1000
-    _assert_refused(_upload(as_user(alice), lesion, _file("a.jpg", jpeg_bytes((300, 300)))), settings, "image_too_large")
+    _assert_refused(
+        _upload(as_user(alice), lesion, _file("a.jpg", jpeg_bytes((300, 300)))), settings, "image_too_large"
+    )
