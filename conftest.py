@@ -26,7 +26,9 @@ def clinic_b(db):
 def _clinician(clinic, username, role="clinician"):
     from portal.accounts.services import clinician_create
 
-    return clinician_create(clinic=clinic, username=username, password="correct horse battery", email=f"{username}@example.org", role=role)
+    return clinician_create(
+        clinic=clinic, username=username, password="correct horse battery", email=f"{username}@example.org", role=role
+    )
 
 
 @pytest.fixture
