@@ -33,7 +33,11 @@ class PatientListApi(GenericAPIView):
     pagination_class = PageNumberPagination
     serializer_class = PatientSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("search", str, description="Matches MRN or name.")])
+    @extend_schema(
+        operation_id="patients_list",
+        parameters=[OpenApiParameter("search", str, description="Matches MRN or name.")],
+        responses=PatientSerializer(many=True),
+    )
     def get(self, request):
         qs = selectors.patient_list(user=request.user, search=request.query_params.get("search", "").strip())
         page = self.paginate_queryset(qs)
