@@ -74,6 +74,7 @@ class BatchListApi(GenericAPIView):
     def get_throttles(self):
         return super().get_throttles() if self.request.method == "POST" else []
 
+    @extend_schema(operation_id="batches_list", responses=BatchSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(selectors.batch_list(user=request.user))
         return self.get_paginated_response(BatchSerializer([selectors.batch_progress(b) for b in page], many=True).data)
@@ -148,6 +149,7 @@ class BatchResultsApi(GenericAPIView):
     pagination_class = PageNumberPagination
     serializer_class = BatchResultSerializer
 
+    @extend_schema(operation_id="batches_results_list", responses=BatchResultSerializer(many=True))
     def get(self, request, batch_id: int):
         page = self.paginate_queryset(_result_rows(request, batch_id))
         return self.get_paginated_response(BatchResultSerializer(page, many=True).data)
