@@ -1,0 +1,229 @@
+"""The serving artifact: weights plus everything needed to use them.
+
+Separate from training checkpoints (no optimiser, no epoch counters). One
+file, written atomically, identified by the sha256 of its bytes; the
+registry stores that hash and a worker refuses to serve a file that no
+longer matches it.
+
+``meta`` (plain JSON types only, so ``torch.load(weights_only=True)`` reads it):
+
+- ``format``: ``"naevus-artifact/1"``
+- ``arch``: timm architecture name, for ``factory.create_model``
+- ``num_classes``: 1 for a binary melanoma-vs-rest head (one logit), else C
+- ``class_names``: list of C names (``["melanoma"]`` for a binary head)
+- ``melanoma_index``: the melanoma class's position in the logits (0 for binary)
+- ``preprocess``: ``Preprocess.to_dict()``
+- ``threshold``: decision threshold on the *calibrated* probability
+- ``calibration``: ``{"method": "temperature", "T": float}``,
+  ``{"method": "platt", "a": float, "b": float}`` or ``{"method": "none"}``;
+  applied to the melanoma logit
+- ``metrics``: dict of validation/test figures (free form, JSON types)
+- ``created_at``: ISO 8601 UTC timestamp
+- ``is_demo``: True for untrained/synthetic models that must be labelled as such
+- ``name``, ``version``: human identifiers shown in the portal
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .preprocessing import Preprocess
+
+ARTIFACT_FORMAT = "naevus-artifact/1"
+REQUIRED_META = (
+    "format",
+    "arch",
+    "num_classes",
+    "class_names",
+    "melanoma_index",
+    "preprocess",
+    "threshold",
+    "calibration",
+    "metrics",
+    "created_at",
+    "is_demo",
+    "name",
+    "version",
+)
+CALIBRATION_METHODS = ("none", "temperature", "platt")
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """The artifact's bytes do not match the registered sha256: do not serve it."""
+
+
+class ArtifactFormatError(ValueError):
+    """The file is not a valid naevus artifact (missing or inconsistent meta)."""
+
+
+@dataclass
+class Artifact:
+    meta: dict
+    state_dict: dict[str, torch.Tensor]
+    sha256: str
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return Preprocess.from_dict(self.meta["preprocess"])
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def validate_meta(meta: Mapping) -> None:
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise ArtifactFormatError(f"artifact meta lacks {missing}")
+    if meta["format"] != ARTIFACT_FORMAT:
+        raise ArtifactFormatError(f"unsupported artifact format {meta['format']!r}")
+    n = meta["num_classes"]
+    if not isinstance(n, int) or n < 1:
+        raise ArtifactFormatError(f"num_classes must be a positive int, got {n!r}")
+    if len(meta["class_names"]) != n:
+        raise ArtifactFormatError(f"{len(meta['class_names'])} class_names for {n} classes")
+    if not 0 <= meta["melanoma_index"] < n:
+        raise ArtifactFormatError(f"melanoma_index {meta['melanoma_index']} out of range")
+    if not 0.0 <= float(meta["threshold"]) <= 1.0:
+        raise ArtifactFormatError(f"threshold {meta['threshold']} not a probability")
+    method = meta["calibration"].get("method")
+    if method not in CALIBRATION_METHODS:
+        raise ArtifactFormatError(f"unknown calibration method {method!r}")
+    if method == "temperature" and not float(meta["calibration"]["T"]) > 0:
+        raise ArtifactFormatError("temperature must be positive")
+    Preprocess.from_dict(meta["preprocess"])
+    # Fails here, not in a worker at load time, if something is not JSON.
+    json.dumps(dict(meta))
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path``.
+
+    Readers never see a half-written file, and a crash leaves the old one.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    os.close(fd)
+    try:
+        yield tmp
+        # mkstemp creates 0600; workers may run as another user.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_artifact(path: str | os.PathLike, *, state_dict: Mapping[str, torch.Tensor], meta: dict) -> str:
+    """Write the artifact atomically and return the sha256 hex of the file."""
+    validate_meta(meta)
+    weights = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save({"meta": dict(meta), "state_dict": weights}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = sha256_file(tmp)
+    return digest
+
+
+def load_artifact(path: str | os.PathLike, *, expected_sha256: str | None) -> Artifact:
+    """Read and verify an artifact.
+
+    The bytes are hashed and then deserialised from the same buffer, so the
+    file cannot change between the check and the load.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256.lower():
+        raise ArtifactIntegrityError(f"artifact {os.fspath(path)!r} has sha256 {digest}, registered {expected_sha256}")
+    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "meta" not in payload or "state_dict" not in payload:
+        raise ArtifactFormatError(f"{os.fspath(path)!r} is not a naevus artifact")
+    validate_meta(payload["meta"])
+    return Artifact(meta=payload["meta"], state_dict=payload["state_dict"], sha256=digest)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Split by sign so that neither branch overflows in exp.
+    out = np.empty_like(x, dtype=np.float64)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def calibrate(logit: np.ndarray, calibration: Mapping) -> np.ndarray:
+    """Calibrated probability from a binary (melanoma-vs-rest) logit."""
+    method = calibration.get("method", "none")
+    logit = np.asarray(logit, dtype=np.float64)
+    if method == "none":
+        return _sigmoid(logit)
+    if method == "temperature":
+        return _sigmoid(logit / float(calibration["T"]))
+    if method == "platt":
+        return _sigmoid(float(calibration["a"]) * logit + float(calibration["b"]))
+    raise ArtifactFormatError(f"unknown calibration method {method!r}")
+
+
+def melanoma_score(logits: np.ndarray, meta: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(raw_score, calibrated_probability, class_probs | None)`` for (N, C) logits.
+
+    raw_score is always the melanoma logit. Binary head (C == 1): the
+    probability is ``calibrate(logit)``, class_probs is None. Multi-class
+    head: class_probs = softmax(logits / T) (T = 1 unless the calibration is
+    "temperature", which is the usual multi-class temperature scaling) and
+    the probability is its melanoma entry; for "platt" the probability is
+    sigmoid(a·ℓ + b) with ℓ = log(p_mel / (1 − p_mel)) from the plain
+    softmax. Training must fit T, a and b on these same quantities.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 1:
+        logits = logits[:, None]
+    n_classes = int(meta["num_classes"])
+    if logits.shape[1] != n_classes:
+        raise ValueError(f"logits have {logits.shape[1]} columns, meta says {n_classes}")
+    idx = int(meta["melanoma_index"])
+    calibration = meta["calibration"]
+    raw = logits[:, idx].copy()
+    if n_classes == 1:
+        return raw, calibrate(raw, calibration), None
+    method = calibration.get("method", "none")
+    if method == "platt":
+        probs = _softmax(logits)
+        others = np.delete(logits, idx, axis=1)
+        # log p_mel − log(1 − p_mel) = z_mel − logsumexp(z_others), stably.
+        m = others.max(axis=1)
+        log_odds = raw - (m + np.log(np.exp(others - m[:, None]).sum(axis=1)))
+        return raw, calibrate(log_odds, calibration), probs
+    temperature = float(calibration["T"]) if method == "temperature" else 1.0
+    if method not in ("none", "temperature"):
+        raise ArtifactFormatError(f"unknown calibration method {method!r}")
+    probs = _softmax(logits / temperature)
+    return raw, probs[:, idx].copy(), probs

@@ -1,0 +1,199 @@
+"""What a worker calls: verified artifact in, scored images out.
+
+    engine = Engine.from_artifact(path, sha256=registered_sha256, onnx_path=onnx_path)
+    results = engine.analyse([image_bytes, ...])
+
+Build one ``Engine`` per worker process (after fork) and model version, and
+reuse it. A source that cannot be decoded fails only its own ``Result``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from .artifact import Artifact, ArtifactIntegrityError, load_artifact, melanoma_score, sha256_file
+from .backends import (
+    BACKEND_ONNX_CPU,
+    BACKEND_TORCH_CUDA,
+    OnnxPredictor,
+    Predictor,
+    TorchPredictor,
+    export_onnx,
+    select_backend,
+)
+from .factory import cam_parts, create_model
+from .heatmap import cam_to_overlay_png
+from .preprocessing import ImageDecodeError, ImageSource
+
+log = logging.getLogger(__name__)
+
+# Explicit-only backend: PyTorch on the CPU, for tests and debugging.
+BACKEND_TORCH_CPU = "torch-cpu"
+BACKENDS = (BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA, BACKEND_TORCH_CPU)
+ONNX_ARTIFACT_KEY = "naevus_artifact_sha256"
+# ONNX Runtime on 2 CPU cores gains nothing from batching (EfficientNet-B0,
+# 224 px: batch 1/4/8/16 → 18.5/19.7/18.3/21.3 img/s, measured on a loaded
+# machine), so 8 only bounds one call's memory and latency; a GPU wants more.
+DEFAULT_BATCH_SIZE = {BACKEND_ONNX_CPU: 8, BACKEND_TORCH_CPU: 8, BACKEND_TORCH_CUDA: 32}
+
+
+@dataclass
+class Result:
+    """One image's outcome. On failure only ``error`` and ``decode_ms`` are set.
+
+    ``inference_ms`` is the batch's network time divided by its size.
+    ``class_probs`` maps class name → probability (multi-class heads only).
+    """
+
+    raw_score: float | None = None
+    probability: float | None = None
+    class_probs: dict[str, float] | None = None
+    cam: np.ndarray | None = None
+    heatmap_png: bytes | None = None
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _build_model(artifact: Artifact):
+    meta = artifact.meta
+    model = create_model(meta["arch"], num_classes=int(meta["num_classes"]))
+    model.load_state_dict(artifact.state_dict, strict=True)
+    return model.eval()
+
+
+def _onnx_artifact_sha256(onnx_path: str) -> str | None:
+    model = onnx.load(onnx_path, load_external_data=False)
+    return next((p.value for p in model.metadata_props if p.key == ONNX_ARTIFACT_KEY), None)
+
+
+def _export_for(artifact: Artifact, onnx_path: str | os.PathLike) -> str:
+    model = _build_model(artifact)
+    export_onnx(
+        model,
+        onnx_path,
+        img_size=artifact.preprocess.img_size,
+        metadata={ONNX_ARTIFACT_KEY: artifact.sha256},
+    )
+    return sha256_file(onnx_path)
+
+
+def prepare_onnx(artifact_path: str | os.PathLike, onnx_path: str | os.PathLike, *, sha256: str | None = None) -> str:
+    """Export the artifact's model to ``onnx_path``; returns the ONNX file's sha256.
+
+    The ONNX file records the artifact's sha256 in its metadata, so a worker
+    can tell that it belongs to the artifact it verified. ``sha256`` (the
+    artifact's registered hash) is checked first when given.
+    """
+    return _export_for(load_artifact(artifact_path, expected_sha256=sha256), onnx_path)
+
+
+class Engine:
+    def __init__(self, *, artifact: Artifact, predictor: Predictor, backend: str, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.meta = artifact.meta
+        self.sha256 = artifact.sha256
+        self.preprocess = artifact.preprocess
+        self.predictor = predictor
+        self.backend = backend
+        self.batch_size = batch_size
+        class_names = self.meta["class_names"]
+        self._class_names = class_names if int(self.meta["num_classes"]) > 1 else None
+
+    @classmethod
+    def from_artifact(
+        cls,
+        artifact_path: str | os.PathLike,
+        *,
+        sha256: str | None,
+        onnx_path: str | os.PathLike | None = None,
+        onnx_sha256: str | None = None,
+        backend: str | None = None,
+        threads: int | None = None,
+        batch_size: int | None = None,
+    ) -> Engine:
+        """Load and verify the artifact, then build the backend.
+
+        ``sha256`` is the registered hash (``ArtifactIntegrityError`` if the
+        file differs; ``None`` skips the check, for tools only). For
+        ``onnx-cpu`` the ONNX file at ``onnx_path`` (default: the artifact
+        path + ``.onnx``) is exported when missing or made from another
+        artifact; ``onnx_sha256``, when given, must match the file.
+        """
+        backend = backend or select_backend()
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; known: {BACKENDS}")
+        artifact = load_artifact(artifact_path, expected_sha256=sha256)
+        meta = artifact.meta
+        melanoma_index = int(meta["melanoma_index"])
+        if backend == BACKEND_ONNX_CPU:
+            onnx_path = os.fspath(onnx_path or f"{os.fspath(artifact_path)}.onnx")
+            if onnx_sha256 is not None:
+                actual = sha256_file(onnx_path)
+                if actual != onnx_sha256.lower():
+                    raise ArtifactIntegrityError(
+                        f"ONNX file {onnx_path!r} has sha256 {actual}, registered {onnx_sha256}"
+                    )
+            if not os.path.exists(onnx_path) or _onnx_artifact_sha256(onnx_path) != artifact.sha256:
+                log.info("exporting ONNX for artifact %s", artifact.sha256[:12])
+                _export_for(artifact, onnx_path)
+            predictor: Predictor = OnnxPredictor(
+                onnx_path,
+                class_weights=cam_parts(_build_model(artifact)).weight,
+                melanoma_index=melanoma_index,
+                threads=threads,
+            )
+        else:
+            device = "cuda" if backend == BACKEND_TORCH_CUDA else "cpu"
+            predictor = TorchPredictor(_build_model(artifact), device=device, melanoma_index=melanoma_index)
+        return cls(
+            artifact=artifact,
+            predictor=predictor,
+            backend=backend,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE[backend],
+        )
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    def analyse(self, sources: list[ImageSource]) -> list[Result]:
+        results = [Result() for _ in sources]
+        prepared: list[tuple[int, object, np.ndarray]] = []
+        for i, source in enumerate(sources):
+            start = time.perf_counter()
+            try:
+                crop = self.preprocess.geometry(self.preprocess.open(source))
+                tensor = self.preprocess.normalize(np.asarray(crop))
+            except ImageDecodeError as exc:
+                results[i].error = str(exc)
+            else:
+                prepared.append((i, crop, tensor))
+            results[i].decode_ms = (time.perf_counter() - start) * 1000.0
+        for offset in range(0, len(prepared), self.batch_size):
+            chunk = prepared[offset : offset + self.batch_size]
+            start = time.perf_counter()
+            logits, cams = self.predictor.predict(np.stack([t for _, _, t in chunk]))
+            per_item_ms = (time.perf_counter() - start) * 1000.0 / len(chunk)
+            raw, probability, class_probs = melanoma_score(logits, self.meta)
+            for j, (i, crop, _) in enumerate(chunk):
+                result = results[i]
+                result.raw_score = float(raw[j])
+                result.probability = float(probability[j])
+                if class_probs is not None:
+                    result.class_probs = {name: float(p) for name, p in zip(self._class_names, class_probs[j])}
+                result.cam = cams[j]
+                result.heatmap_png = cam_to_overlay_png(crop, cams[j])
+                result.inference_ms = per_item_ms
+        return results
