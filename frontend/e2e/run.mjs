@@ -1,0 +1,288 @@
+// End-to-end flows in Debian's Chromium against a running Naevus (Django + worker + model).
+//   E2E_BASE_URL   where the portal serves the built SPA and /api/ (required)
+//   E2E_USERNAME / E2E_PASSWORD   a clinician with a clinic (session sign-in)
+//   E2E_IMAGE      a dermoscopic JPEG/PNG to upload;  E2E_ZIP  a small zip of images for bulk analysis
+//   E2E_FIREBASE_EMAIL / E2E_FIREBASE_PASSWORD   an invited user in the Firebase Auth emulator (optional flow;
+//     the SPA must have been built with VITE_APP_FIREBASE_* pointing at the emulator)
+//   E2E_FIREBASE_UNINVITED_EMAIL / E2E_FIREBASE_UNINVITED_PASSWORD   a valid emulator user no clinic invited (optional)
+//   E2E_HEADED=1 to watch;  E2E_CHROMIUM to override /usr/bin/chromium
+// Screenshots go to frontend/test-results/. Prints "N passed, N failed" and exits non-zero on any failure.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsDir = resolve(here, '../test-results');
+mkdirSync(resultsDir, { recursive: true });
+
+const env = process.env;
+const required = ['E2E_BASE_URL', 'E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP'];
+const missing = required.filter((name) => !env[name]);
+if (missing.length > 0) {
+  console.error(`e2e: missing environment: ${missing.join(', ')}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+for (const file of [env.E2E_IMAGE, env.E2E_ZIP]) {
+  if (!existsSync(file)) {
+    console.error(`e2e: no such file: ${file}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+}
+const base = env.E2E_BASE_URL.replace(/\/$/, '');
+const PREDICTION_TIMEOUT = Number(env.E2E_PREDICTION_TIMEOUT_MS ?? 180_000);
+const BATCH_TIMEOUT = Number(env.E2E_BATCH_TIMEOUT_MS ?? 300_000);
+
+const results = { passed: 0, failed: 0, skipped: 0 };
+
+/** Runs the steps of one flow in order; after a failure the rest of that flow cannot mean anything, so skip it. */
+async function flow(name, steps) {
+  console.log(`# ${name}`);
+  let broken = false;
+  for (const [title, fn] of steps) {
+    if (broken) {
+      results.skipped += 1;
+      console.log(`﹣ ${title} # SKIP (an earlier step failed)`);
+      continue;
+    }
+    const started = Date.now();
+    try {
+      await fn();
+      results.passed += 1;
+      console.log(`✔ ${title} (${Date.now() - started} ms)`);
+    } catch (error) {
+      results.failed += 1;
+      broken = true;
+      console.log(`✖ ${title} (${Date.now() - started} ms)\n  ${String(error?.stack ?? error).split('\n').join('\n  ')}`);
+    }
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+  executablePath: env.E2E_CHROMIUM ?? '/usr/bin/chromium',
+  headless: env.E2E_HEADED !== '1',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ].filter((arg) => env.E2E_HEADED !== '1' || arg !== '--headless'),
+});
+
+const pageErrors = [];
+async function newPage(viewport = { width: 1366, height: 900 }) {
+  const context = await browser.newContext({ viewport, colorScheme: 'light', baseURL: base });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: resolve(resultsDir, `${name}.png`), fullPage: true });
+
+async function signInWithPassword(page) {
+  await page.goto('/sign-in');
+  // A Firebase-enabled build shows tabs; a local account lives under the second one.
+  const localTab = page.getByRole('tab', { name: 'Local account' });
+  if (await localTab.isVisible().catch(() => false)) await localTab.click();
+  await page.getByLabel('Username').fill(env.E2E_USERNAME);
+  await page.getByLabel('Password').fill(env.E2E_PASSWORD);
+  await shot(page, '01-sign-in');
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/patients$/);
+}
+
+// ---- session flow ---------------------------------------------------------------------------------------------
+const page = await newPage();
+const stamp = Date.now().toString(36).toUpperCase();
+const patientName = `E2E Patient ${stamp}`;
+let patientUrl = '';
+let demoModel = false;
+
+await flow('clinician flow (session sign-in)', [
+  [
+    'signs in with username and password',
+    async () => {
+      await signInWithPassword(page);
+      await page.getByRole('heading', { name: 'Patients' }).waitFor();
+      await shot(page, '02-patients');
+      const health = await page.request.get('/api/v1/health/');
+      demoModel = Boolean((await health.json().catch(() => ({})))?.model?.is_demo);
+    },
+  ],
+  [
+    'creates a patient',
+    async () => {
+      await page.getByRole('button', { name: 'New patient' }).click();
+      const dialog = page.getByRole('dialog', { name: 'New patient' });
+      await dialog.getByLabel('MRN').fill(`E2E-${stamp}`);
+      await dialog.getByLabel('Name').fill(patientName);
+      await dialog.getByLabel('Birth year').fill('1970');
+      await shot(page, '03-new-patient');
+      await dialog.getByRole('button', { name: 'Create patient' }).click();
+      await page.getByRole('heading', { name: patientName }).waitFor();
+      patientUrl = new URL(page.url()).pathname;
+      check(/^\/patients\/\d+$/.test(patientUrl), `unexpected case history URL ${patientUrl}`);
+    },
+  ],
+  [
+    'adds a lesion, uploads an image and sees its status go to a result',
+    async () => {
+      await page.getByRole('link', { name: 'Upload images' }).click();
+      await page.getByLabel('Lesion label').fill('Left shoulder');
+      await page.getByRole('textbox', { name: /Anatomic site/ }).click();
+      await page.getByRole('option', { name: 'torso' }).click();
+      await page.locator('input[type="file"]').setInputFiles(env.E2E_IMAGE);
+      const row = page.getByRole('list', { name: 'Uploads' }).getByRole('listitem').first();
+      await row.waitFor();
+      await row.getByText(/Melanoma probability \d/).waitFor({ timeout: PREDICTION_TIMEOUT });
+      await page.getByRole('note', { name: 'Intended use' }).waitFor();
+      if (demoModel) await row.getByText('demo — not for clinical use').waitFor();
+      await shot(page, '04-upload');
+    },
+  ],
+  [
+    'shows the prediction and heatmap in the case history',
+    async () => {
+      await page.getByRole('link', { name: 'Open case history' }).click();
+      const image = page.getByRole('article').first();
+      await image.getByText(/Melanoma probability \d/).waitFor();
+      await image.getByText(/^(Refer|Routine)$/).waitFor();
+      await page.getByRole('note', { name: 'Intended use' }).waitFor();
+      if (demoModel) await image.getByText('demo — not for clinical use').waitFor();
+      await image.getByRole('switch', { name: 'Show heatmap' }).check();
+      const overlay = image.getByTestId('heatmap-overlay').locator('img');
+      await overlay.waitFor();
+      await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await overlay.elementHandle());
+      await shot(page, '05-case-history');
+      await page.setViewportSize({ width: 820, height: 1180 });
+      await shot(page, '05b-case-history-tablet');
+      await page.setViewportSize({ width: 1366, height: 900 });
+    },
+  ],
+  [
+    'runs a small batch to completion',
+    async () => {
+      await page.goto('/batches');
+      await page.getByLabel('Name').fill(`E2E batch ${stamp}`);
+      await page.locator('input[type="file"][name="archive"]').setInputFiles(env.E2E_ZIP);
+      await shot(page, '06-batch-new');
+      await page.getByRole('button', { name: 'Start analysis' }).click();
+      await page.waitForURL(/\/batches\/\d+$/);
+      await page.getByRole('progressbar', { name: 'Analysed' }).waitFor();
+      await page.getByText('done', { exact: true }).waitFor({ timeout: BATCH_TIMEOUT });
+      const rows = page.getByRole('table', { name: 'Batch results' }).getByRole('row');
+      await rows.nth(1).waitFor();
+      check((await rows.count()) > 1, 'the results table is empty');
+      await page.getByRole('note', { name: 'Intended use' }).waitFor();
+      await shot(page, '07-batch-done');
+    },
+  ],
+  [
+    'shows the models page',
+    async () => {
+      await page.goto('/models');
+      await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+      await page.getByText('active', { exact: true }).first().waitFor();
+      await shot(page, '08-models');
+    },
+  ],
+  [
+    'switches to the dark theme',
+    async () => {
+      await page.goto(patientUrl);
+      await page.getByRole('heading', { name: patientName }).waitFor();
+      await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+      await page.getByRole('button', { name: 'Switch to light theme' }).waitFor();
+      await shot(page, '09-case-history-dark');
+      await page.getByRole('button', { name: 'Switch to light theme' }).click();
+    },
+  ],
+  [
+    'signs out, and the session is gone',
+    async () => {
+      await page.getByRole('button', { name: 'Account menu' }).click();
+      await page.getByRole('menuitem', { name: 'Sign out' }).click();
+      await page.getByText('You have signed out.').waitFor();
+      await page.goto(patientUrl);
+      await page.waitForURL(/\/sign-in\?/);
+      await shot(page, '10-signed-out');
+    },
+  ],
+]);
+
+// ---- Firebase flow --------------------------------------------------------------------------------------------
+if (env.E2E_FIREBASE_EMAIL && env.E2E_FIREBASE_PASSWORD) {
+  const fbPage = await newPage();
+  const bearerSeen = [];
+  fbPage.on('request', (request) => {
+    if (request.url().includes('/api/v1/patients/')) bearerSeen.push(request.headers().authorization ?? '');
+  });
+  const firebaseSignIn = async (email, password) => {
+    await fbPage.goto('/sign-in');
+    const tab = fbPage.getByRole('tab', { name: 'Clinic account' });
+    check(await tab.isVisible().catch(() => false), 'no "Clinic account" sign-in: build the SPA with VITE_APP_FIREBASE_*');
+    await tab.click();
+    await fbPage.getByLabel('Email').fill(email);
+    await fbPage.getByLabel('Password').fill(password);
+    await fbPage.getByRole('button', { name: 'Sign in with clinic account' }).click();
+  };
+  const steps = [
+    [
+      'signs in through the Firebase Auth emulator and calls the API with a bearer token',
+      async () => {
+        await firebaseSignIn(env.E2E_FIREBASE_EMAIL, env.E2E_FIREBASE_PASSWORD);
+        await fbPage.waitForURL(/\/patients$/);
+        await fbPage.getByRole('heading', { name: 'Patients' }).waitFor();
+        await fbPage.waitForResponse((r) => r.url().includes('/api/v1/patients/')).catch(() => undefined);
+        check(bearerSeen.some((h) => h.startsWith('Bearer ')), 'the patients request carried no bearer token');
+        await shot(fbPage, '11-firebase-patients');
+      },
+    ],
+    [
+      'signs out of Firebase',
+      async () => {
+        await fbPage.getByRole('button', { name: 'Account menu' }).click();
+        await fbPage.getByRole('menuitem', { name: 'Sign out' }).click();
+        await fbPage.getByText('You have signed out.').waitFor();
+        await fbPage.goto('/patients');
+        await fbPage.waitForURL(/\/sign-in\?/);
+      },
+    ],
+  ];
+  if (env.E2E_FIREBASE_UNINVITED_EMAIL && env.E2E_FIREBASE_UNINVITED_PASSWORD) {
+    steps.push([
+      'tells a valid but uninvited Firebase user that no clinic has invited them',
+      async () => {
+        await firebaseSignIn(env.E2E_FIREBASE_UNINVITED_EMAIL, env.E2E_FIREBASE_UNINVITED_PASSWORD);
+        await fbPage.getByText(/no clinic has invited it to Naevus yet/).waitFor();
+        await shot(fbPage, '12-firebase-not-invited');
+      },
+    ]);
+  }
+  await flow('clinician flow (Firebase sign-in)', steps);
+} else {
+  console.log('# Firebase flow skipped: E2E_FIREBASE_EMAIL / E2E_FIREBASE_PASSWORD not set');
+}
+
+await flow('page health', [
+  [
+    'raises no uncaught errors in the page',
+    async () => check(pageErrors.length === 0, `uncaught page errors:\n${pageErrors.join('\n')}`),
+  ],
+]);
+
+await browser.close();
+const skipped = results.skipped ? `, ${results.skipped} skipped` : '';
+console.log(`${results.passed} passed, ${results.failed} failed${skipped}`);
+process.exit(results.failed > 0 ? 1 : 0);

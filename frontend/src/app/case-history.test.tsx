@@ -1,0 +1,145 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import { http, HttpResponse } from 'msw';
+
+import type { OutcomeInput, PatientHistory } from '@/lib/api-types';
+import { makeHistory, makePrediction } from '@/test/fixtures';
+import { renderApp } from '@/test/render';
+import { api, server } from '@/test/server';
+
+function serveHistory(history: PatientHistory = makeHistory()) {
+  server.use(http.get(api('patients/7/history/'), () => HttpResponse.json(history)));
+  return history;
+}
+
+describe('case history', () => {
+  it('groups lesions by anatomic site and shows each image’s prediction with the intended use', async () => {
+    serveHistory();
+    renderApp('/patients/7');
+
+    expect(await screen.findByRole('heading', { name: 'Jean Dupont' })).toBeInTheDocument();
+    expect(screen.getByRole('note', { name: 'Intended use' })).toHaveTextContent('Decision support only — not a diagnosis.');
+    expect(screen.getByRole('heading', { name: 'torso' })).toBeInTheDocument();
+    expect(screen.getByRole('heading', { name: 'lower extremity' })).toBeInTheDocument();
+
+    const back = screen.getByRole('region', { name: 'Upper back, 7 mm' });
+    const [newest, oldest] = within(back).getAllByRole('article');
+    expect(newest).toHaveTextContent('Melanoma probability 82.0%');
+    expect(newest).toHaveTextContent('Refer');
+    expect(newest).toHaveTextContent('Referral threshold 35.0%');
+    expect(newest).toHaveTextContent('Model effnet-lite0 v1');
+    expect(within(newest).getByText('demo — not for clinical use')).toBeInTheDocument();
+    expect(oldest).toHaveTextContent('Melanoma probability 12.0%');
+    expect(oldest).toHaveTextContent('Routine');
+    expect(within(oldest).queryByText('demo — not for clinical use')).not.toBeInTheDocument();
+
+    const calf = screen.getByRole('region', { name: 'Left calf' });
+    expect(calf).toHaveTextContent('Biopsy: benign');
+    expect(calf).toHaveTextContent('No images yet');
+  });
+
+  it('overlays the heatmap on the image when toggled', async () => {
+    serveHistory();
+    const { user } = renderApp('/patients/7');
+    const [newest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+
+    expect(within(newest).queryByTestId('heatmap-overlay')).not.toBeInTheDocument();
+    await user.click(within(newest).getByRole('switch', { name: 'Show heatmap' }));
+
+    const overlay = within(newest).getByTestId('heatmap-overlay');
+    expect(within(overlay).getByRole('img')).toHaveAttribute('src', '/api/v1/predictions/110/heatmap/');
+  });
+
+  it('follows a queued prediction until its result arrives', async () => {
+    const history = makeHistory();
+    const image = history.lesions[0].images[0];
+    image.predictions = [
+      makePrediction({ id: 110, image_id: image.id, status: 'queued', melanoma_probability: null, risk_category: null, heatmap_url: null }),
+    ];
+    serveHistory(history);
+    let polls = 0;
+    server.use(
+      http.get(api('predictions/110/'), () => {
+        polls += 1;
+        if (polls < 3) return HttpResponse.json(makePrediction({ id: 110, status: 'running', melanoma_probability: null, risk_category: null, heatmap_url: null }));
+        return HttpResponse.json(makePrediction({ id: 110, melanoma_probability: 0.67 }));
+      }),
+    );
+    renderApp('/patients/7');
+
+    const [newest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+    expect(await within(newest).findByText('Analysing…')).toBeInTheDocument();
+    expect(within(newest).getByRole('switch', { name: 'Show heatmap' })).toBeDisabled();
+
+    expect(await within(newest).findByText('Melanoma probability 67.0%', {}, { timeout: 3000 })).toBeInTheDocument();
+    expect(within(newest).getByRole('switch', { name: 'Show heatmap' })).toBeEnabled();
+    const settled = polls;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(polls).toBe(settled);
+  });
+
+  it('shows a failed prediction with its reason', async () => {
+    const history = makeHistory();
+    history.lesions[0].images[0].predictions = [
+      makePrediction({ id: 110, status: 'failed', error: 'Image could not be decoded', melanoma_probability: null, risk_category: null }),
+    ];
+    serveHistory(history);
+    renderApp('/patients/7');
+
+    const [newest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+    expect(within(newest).getByRole('alert')).toHaveTextContent('Failed: Image could not be decoded');
+  });
+
+  it('puts two images of a lesion side by side, oldest first', async () => {
+    serveHistory();
+    const { user } = renderApp('/patients/7');
+    const back = await screen.findByRole('region', { name: 'Upper back, 7 mm' });
+    const [newest, oldest] = within(back).getAllByRole('article');
+
+    await user.click(within(newest).getByRole('checkbox'));
+    expect(within(back).queryByRole('region', { name: 'Side-by-side comparison' })).not.toBeInTheDocument();
+    await user.click(within(oldest).getByRole('checkbox'));
+
+    const comparison = within(back).getByRole('region', { name: 'Side-by-side comparison' });
+    const images = within(comparison).getAllByRole('img');
+    expect(images.map((img) => img.getAttribute('src'))).toEqual(['/api/v1/images/12/file/', '/api/v1/images/11/file/']);
+  });
+
+  it('records a biopsy outcome and shows it on the lesion', async () => {
+    const history = serveHistory();
+    const posted: OutcomeInput[] = [];
+    server.use(
+      http.post(api('lesions/21/outcomes/'), async ({ request }) => {
+        const body = (await request.json()) as OutcomeInput;
+        posted.push(body);
+        history.lesions[0].outcomes.push({ id: 6, ...body });
+        return HttpResponse.json({ id: 6, ...body }, { status: 201 });
+      }),
+    );
+    const { user } = renderApp('/patients/7');
+    const back = await screen.findByRole('region', { name: 'Upper back, 7 mm' });
+
+    await user.click(within(back).getByRole('button', { name: 'Record biopsy outcome' }));
+    const form = within(back).getByRole('form', { name: 'Record biopsy outcome' });
+    const diagnosis = within(form).getByRole('textbox', { name: 'Histopathological diagnosis' });
+    await user.clear(diagnosis);
+    await user.type(diagnosis, 'melan');
+    await user.click(await screen.findByRole('option', { name: 'melanoma' }));
+    const date = within(form).getByLabelText('Biopsy date');
+    await user.clear(date);
+    await user.type(date, '2025-11-22');
+    await user.click(within(form).getByRole('button', { name: 'Save outcome' }));
+
+    expect(await within(back).findByText('Biopsy: malignant')).toBeInTheDocument();
+    expect(posted).toEqual([{ diagnosis: 'melanoma', benign_malignant: 'malignant', date: '2025-11-22', notes: '' }]);
+    await waitFor(() => expect(within(back).queryByRole('form')).not.toBeInTheDocument());
+  });
+
+  it('says so when the patient does not exist or belongs to another clinic', async () => {
+    server.use(
+      http.get(api('patients/999/history/'), () => HttpResponse.json({ code: 'not_found', message: 'Not found.' }, { status: 404 })),
+    );
+    renderApp('/patients/999');
+
+    expect(await screen.findByRole('alert')).toHaveTextContent('Not found.');
+  });
+});

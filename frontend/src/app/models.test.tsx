@@ -1,0 +1,84 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import { http, HttpResponse } from 'msw';
+
+import { admin, alice, makeModel } from '@/test/fixtures';
+import { renderApp } from '@/test/render';
+import { api, server } from '@/test/server';
+
+function serveModels() {
+  const models = [
+    makeModel(),
+    makeModel({ id: 4, name: 'effnet-b3', version: '2', is_active: false, is_demo: false, activated_at: null, plots: {} }),
+  ];
+  const activations: number[] = [];
+  server.use(
+    http.get(api('models/'), () => HttpResponse.json(models)),
+    http.post(api('models/:id/activate/'), ({ params }) => {
+      const id = Number(params.id);
+      activations.push(id);
+      for (const model of models) model.is_active = model.id === id;
+      return HttpResponse.json(models.find((m) => m.id === id));
+    }),
+  );
+  return activations;
+}
+
+describe('models', () => {
+  it('shows each version’s metrics, plots, threshold, and which one is active', async () => {
+    server.use(http.get(api('auth/me/'), () => HttpResponse.json(admin)));
+    serveModels();
+    renderApp('/models');
+
+    const active = await screen.findByRole('region', { name: 'effnet-lite0 v1' });
+    expect(within(active).getByText('active')).toBeInTheDocument();
+    expect(within(active).getByText('demo — not for clinical use')).toBeInTheDocument();
+    expect(active).toHaveTextContent('Referral threshold35.0%');
+    const metrics = within(active).getByRole('table', { name: 'Metrics of effnet-lite0 v1' });
+    expect(metrics).toHaveTextContent('test.auroc0.874');
+    expect(metrics).toHaveTextContent('n_test120');
+    expect(within(active).getByRole('img', { name: 'ROC curve of effnet-lite0 v1' })).toHaveAttribute('src', '/media/models/3/roc.png');
+    expect(within(active).getByRole('img', { name: 'Confusion matrix of effnet-lite0 v1' })).toBeInTheDocument();
+
+    const other = screen.getByRole('region', { name: 'effnet-b3 v2' });
+    expect(within(other).queryByText('active')).not.toBeInTheDocument();
+    expect(within(other).queryByText('demo — not for clinical use')).not.toBeInTheDocument();
+  });
+
+  it('lets a superuser make another version active', async () => {
+    server.use(http.get(api('auth/me/'), () => HttpResponse.json(admin)));
+    const activations = serveModels();
+    const { user } = renderApp('/models');
+
+    const other = await screen.findByRole('region', { name: 'effnet-b3 v2' });
+    await user.click(within(other).getByRole('button', { name: 'Make active' }));
+
+    await waitFor(() => expect(within(other).getByText('active')).toBeInTheDocument());
+    expect(activations).toEqual([4]);
+  });
+
+  it('offers admins the Models page in the navigation but not clinicians, who cannot activate', async () => {
+    serveModels();
+    server.use(http.get(api('patients/'), () => HttpResponse.json({ count: 0, next: null, previous: null, results: [] })));
+    const clinician = renderApp('/models');
+
+    const other = await screen.findByRole('region', { name: 'effnet-b3 v2' });
+    expect(within(other).queryByRole('button', { name: 'Make active' })).not.toBeInTheDocument();
+    const nav = screen.getByRole('navigation', { name: 'Main navigation' });
+    expect(within(nav).queryByRole('link', { name: 'Models' })).not.toBeInTheDocument();
+    clinician.unmount();
+
+    server.use(http.get(api('auth/me/'), () => HttpResponse.json({ ...alice, role: 'clinic_admin' })));
+    renderApp('/patients');
+    const adminNav = await screen.findByRole('navigation', { name: 'Main navigation' });
+    expect(await within(adminNav).findByRole('link', { name: 'Models' })).toBeInTheDocument();
+  });
+
+  it('labels a demo model in the header on every screen', async () => {
+    server.use(http.get(api('patients/'), () => HttpResponse.json({ count: 0, next: null, previous: null, results: [] })));
+    renderApp('/patients');
+
+    const banner = await screen.findByRole('banner');
+    expect(await within(banner).findByText('demo — not for clinical use')).toBeInTheDocument();
+    expect(banner).toHaveTextContent('Model effnet-lite0 v1');
+  });
+});

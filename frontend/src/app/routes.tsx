@@ -1,0 +1,73 @@
+import { Navigate, type RouteObject, useParams, useSearchParams } from 'react-router';
+
+import { EmptyState } from '@/components/query-state';
+import { useMe } from '@/features/auth/api/get-me';
+import { RequireAuth } from '@/features/auth/components/require-auth';
+import { SignInPage } from '@/features/auth/components/sign-in-page';
+import { BatchPage } from '@/features/batches/components/batch-page';
+import { BatchesPage } from '@/features/batches/components/batches-page';
+import { CaseHistoryPage } from '@/features/case-history/components/case-history-page';
+import { ModelsPage } from '@/features/models/components/models-page';
+import { PatientEditPage } from '@/features/patients/components/patient-edit-page';
+import { PatientsPage } from '@/features/patients/components/patients-page';
+import { UploadPage } from '@/features/uploads/components/upload-page';
+import { paths } from '@/lib/paths';
+
+import { Shell } from './shell';
+
+function useIdParam(name: string): number | null {
+  const value = Number(useParams()[name]);
+  return Number.isInteger(value) && value > 0 ? value : null;
+}
+
+const NotFound = () => <EmptyState title="Page not found">The address does not match any page.</EmptyState>;
+
+function PatientRoute() {
+  const patientId = useIdParam('patientId');
+  return patientId ? <CaseHistoryPage key={patientId} patientId={patientId} /> : <NotFound />;
+}
+
+function PatientEditRoute() {
+  const patientId = useIdParam('patientId');
+  return patientId ? <PatientEditPage key={patientId} patientId={patientId} /> : <NotFound />;
+}
+
+function UploadRoute() {
+  const patientId = useIdParam('patientId');
+  const lesion = Number(useSearchParams()[0].get('lesion'));
+  if (!patientId) return <NotFound />;
+  return <UploadPage key={patientId} patientId={patientId} initialLesionId={Number.isInteger(lesion) && lesion > 0 ? lesion : null} />;
+}
+
+function BatchRoute() {
+  const batchId = useIdParam('batchId');
+  return batchId ? <BatchPage key={batchId} batchId={batchId} /> : <NotFound />;
+}
+
+function ModelsRoute() {
+  const { data: me } = useMe();
+  return <ModelsPage canActivate={me?.is_superuser ?? false} />;
+}
+
+export const routes: RouteObject[] = [
+  { path: paths.signIn.pattern, element: <SignInPage /> },
+  {
+    element: <RequireAuth />,
+    children: [
+      {
+        element: <Shell />,
+        children: [
+          { path: paths.home.pattern, element: <Navigate to={paths.patients.to()} replace /> },
+          { path: paths.patients.pattern, element: <PatientsPage /> },
+          { path: paths.patient.pattern, element: <PatientRoute /> },
+          { path: paths.patientEdit.pattern, element: <PatientEditRoute /> },
+          { path: paths.upload.pattern, element: <UploadRoute /> },
+          { path: paths.batches.pattern, element: <BatchesPage /> },
+          { path: paths.batch.pattern, element: <BatchRoute /> },
+          { path: paths.models.pattern, element: <ModelsRoute /> },
+          { path: '*', element: <NotFound /> },
+        ],
+      },
+    ],
+  },
+];

@@ -1,0 +1,116 @@
+import {
+  ActionIcon,
+  AppShell,
+  Burger,
+  Group,
+  Menu,
+  NavLink,
+  Text,
+  Title,
+  UnstyledButton,
+  useComputedColorScheme,
+  useMantineColorScheme,
+} from '@mantine/core';
+import { useDisclosure } from '@mantine/hooks';
+import { useCallback } from 'react';
+import { Link, Outlet, useLocation, useNavigate } from 'react-router';
+
+import { useMe } from '@/features/auth/api/get-me';
+import { useSignOut } from '@/features/auth/api/sign-out';
+import { IdleSignOut } from '@/features/auth/components/idle-sign-out';
+import { ActiveModelIndicator } from '@/features/models/components/active-model-indicator';
+import { env } from '@/lib/env';
+import { paths } from '@/lib/paths';
+
+import { isAdmin } from './roles';
+
+function ThemeToggle() {
+  const { setColorScheme } = useMantineColorScheme();
+  const scheme = useComputedColorScheme('light');
+  const next = scheme === 'dark' ? 'light' : 'dark';
+  return (
+    <ActionIcon variant="default" size="lg" onClick={() => setColorScheme(next)} aria-label={`Switch to ${next} theme`}>
+      <span aria-hidden>{scheme === 'dark' ? '☀' : '☾'}</span>
+    </ActionIcon>
+  );
+}
+
+export function Shell({ idleTimeoutMs = env.idleTimeoutMinutes * 60_000 }: { idleTimeoutMs?: number }) {
+  const [navOpen, { toggle, close }] = useDisclosure(false);
+  const { data: me } = useMe();
+  const signOut = useSignOut();
+  const navigate = useNavigate();
+  const location = useLocation();
+
+  const onIdleSignedOut = useCallback(() => navigate(`${paths.signIn.to()}?reason=idle`, { replace: true }), [navigate]);
+
+  const links = [
+    { to: paths.patients.to(), label: 'Patients' },
+    { to: paths.batches.to(), label: 'Bulk analysis' },
+    ...(me && isAdmin(me) ? [{ to: paths.models.to(), label: 'Models' }] : []),
+  ];
+  const displayName = me ? [me.first_name, me.last_name].filter(Boolean).join(' ') || me.username : '';
+
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !navOpen } }} padding="md">
+      <IdleSignOut timeoutMs={idleTimeoutMs} onSignedOut={onIdleSignedOut} />
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+          <Group gap="sm" wrap="nowrap">
+            <Burger opened={navOpen} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
+            <UnstyledButton component={Link} to={paths.patients.to()}>
+              <Title order={2} size="h4">
+                Naevus
+              </Title>
+            </UnstyledButton>
+            {me?.clinic ? (
+              <Text size="sm" c="dimmed" visibleFrom="md">
+                {me.clinic.name}
+              </Text>
+            ) : null}
+          </Group>
+          <Group gap="sm" wrap="nowrap">
+            <ActiveModelIndicator />
+            <ThemeToggle />
+            <Menu position="bottom-end" withinPortal>
+              <Menu.Target>
+                <UnstyledButton aria-label="Account menu">
+                  <Text size="sm" fw={500}>
+                    {displayName}
+                  </Text>
+                </UnstyledButton>
+              </Menu.Target>
+              <Menu.Dropdown>
+                <Menu.Label>{me?.email || me?.username}</Menu.Label>
+                <Menu.Item
+                  onClick={() =>
+                    signOut.mutate(undefined, {
+                      onSettled: () => navigate(`${paths.signIn.to()}?reason=signed_out`, { replace: true }),
+                    })
+                  }
+                >
+                  Sign out
+                </Menu.Item>
+              </Menu.Dropdown>
+            </Menu>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" aria-label="Main navigation">
+        {links.map((link) => (
+          <NavLink
+            key={link.to}
+            component={Link}
+            to={link.to}
+            label={link.label}
+            active={location.pathname === link.to || location.pathname.startsWith(`${link.to}/`)}
+            onClick={close}
+          />
+        ))}
+      </AppShell.Navbar>
+      <AppShell.Main>
+        <Outlet />
+      </AppShell.Main>
+    </AppShell>
+  );
+}

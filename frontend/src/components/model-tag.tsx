@@ -1,0 +1,25 @@
+import { Badge, Group, Text } from '@mantine/core';
+
+import type { ModelVersionBrief } from '@/lib/api-types';
+
+export const DEMO_LABEL = 'demo — not for clinical use';
+
+export function DemoBadge({ model }: { model: Pick<ModelVersionBrief, 'is_demo'> }) {
+  if (!model.is_demo) return null;
+  return (
+    <Badge color="orange" variant="filled" radius="sm" title="This model is a demonstration and must not inform care">
+      {DEMO_LABEL}
+    </Badge>
+  );
+}
+
+export function ModelTag({ model }: { model: ModelVersionBrief }) {
+  return (
+    <Group gap={6} wrap="wrap">
+      <Text size="sm" c="dimmed">
+        Model {model.name} v{model.version}
+      </Text>
+      <DemoBadge model={model} />
+    </Group>
+  );
+}

@@ -1,0 +1,76 @@
+import { Group, Loader, Stack, Text } from '@mantine/core';
+import { useQuery } from '@tanstack/react-query';
+
+import { api } from '@/lib/api-client';
+import type { Prediction, PredictionStatus } from '@/lib/api-types';
+import { formatPercent } from '@/lib/format';
+
+import { ModelTag } from './model-tag';
+import { RiskBadge } from './risk-badge';
+
+/** Clinicians wait on this screen for the result, so poll fast; the endpoint is a single-row read. */
+export const PREDICTION_POLL_MS = 250;
+
+export function isPending(status: PredictionStatus | undefined): boolean {
+  return status === 'queued' || status === 'running';
+}
+
+export const predictionQueryKey = (id: number) => ['predictions', id] as const;
+
+/** Follows one prediction live from its first known state until it is done, failed or cancelled. */
+export function usePrediction(initial: Prediction) {
+  return useQuery({
+    queryKey: predictionQueryKey(initial.id),
+    queryFn: ({ signal }) => api.get<Prediction>(`predictions/${initial.id}/`, undefined, signal),
+    initialData: initial,
+    staleTime: isPending(initial.status) ? 0 : Infinity,
+    refetchInterval: (query) => (isPending(query.state.data?.status) ? PREDICTION_POLL_MS : false),
+  });
+}
+
+export const STATUS_LABELS: Record<PredictionStatus, string> = {
+  queued: 'Queued',
+  running: 'Analysing…',
+  done: 'Done',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+};
+
+export function PredictionSummary({ prediction }: { prediction: Prediction }) {
+  if (isPending(prediction.status)) {
+    return (
+      <Stack gap={4}>
+        <Group gap="xs" role="status" aria-live="polite">
+          <Loader size="xs" />
+          <Text size="sm">{STATUS_LABELS[prediction.status]}</Text>
+        </Group>
+        <ModelTag model={prediction.model_version} />
+      </Stack>
+    );
+  }
+  if (prediction.status !== 'done') {
+    return (
+      <Stack gap={4}>
+        <Text size="sm" c="red" role="alert">
+          {STATUS_LABELS[prediction.status]}
+          {prediction.error ? `: ${prediction.error}` : ''}
+        </Text>
+        <ModelTag model={prediction.model_version} />
+      </Stack>
+    );
+  }
+  return (
+    <Stack gap={4}>
+      <Group gap="xs">
+        <Text size="sm" fw={600}>
+          Melanoma probability {formatPercent(prediction.melanoma_probability)}
+        </Text>
+        <RiskBadge category={prediction.risk_category} />
+      </Group>
+      <Text size="xs" c="dimmed">
+        Referral threshold {formatPercent(prediction.threshold)}
+      </Text>
+      <ModelTag model={prediction.model_version} />
+    </Stack>
+  );
+}

@@ -1,0 +1,96 @@
+import { Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { useState } from 'react';
+import { Link } from 'react-router';
+
+import { EmptyState } from '@/components/query-state';
+import type { HistoryImage, HistoryLesion } from '@/lib/api-types';
+import { formatDate } from '@/lib/format';
+import { paths } from '@/lib/paths';
+
+import { CompareImages } from './compare-images';
+import { LesionImage } from './lesion-image';
+import { OutcomeForm } from './outcome-form';
+
+export function LesionCard({ patientId, lesion }: { patientId: number; lesion: HistoryLesion }) {
+  const [compareIds, setCompareIds] = useState<number[]>([]);
+  const [recording, setRecording] = useState(false);
+
+  // Keeps at most two selected; a third tick replaces the older pick.
+  const toggleCompare = (imageId: number) =>
+    setCompareIds((ids) => (ids.includes(imageId) ? ids.filter((id) => id !== imageId) : [...ids, imageId].slice(-2)));
+  const compared = compareIds
+    .map((id) => lesion.images.find((image) => image.id === id))
+    .filter((image): image is HistoryImage => image !== undefined);
+
+  const title = lesion.label || `Lesion ${lesion.id}`;
+  return (
+    <Card withBorder radius="md" padding="md" component="section" aria-label={title}>
+      <Stack>
+        <Group justify="space-between" wrap="wrap">
+          <div>
+            <Title order={3} size="h4">
+              {title}
+            </Title>
+            <Text size="xs" c="dimmed">
+              {lesion.anatomic_site} · recorded {formatDate(lesion.created_at)}
+            </Text>
+          </div>
+          <Group gap="xs">
+            <Button component={Link} to={paths.upload.to(patientId, lesion.id)} variant="light" size="xs">
+              Add images
+            </Button>
+            <Button variant="default" size="xs" onClick={() => setRecording(true)} disabled={recording}>
+              Record biopsy outcome
+            </Button>
+          </Group>
+        </Group>
+
+        {lesion.outcomes.length > 0 ? (
+          <Stack gap={4} aria-label="Biopsy outcomes">
+            {lesion.outcomes.map((outcome) => (
+              <Group key={outcome.id} gap="xs">
+                <Badge color={outcome.benign_malignant === 'malignant' ? 'red' : 'teal'} variant="outline">
+                  Biopsy: {outcome.benign_malignant}
+                </Badge>
+                <Text size="sm">
+                  {outcome.diagnosis} · {formatDate(outcome.date)}
+                </Text>
+                {outcome.notes ? (
+                  <Text size="xs" c="dimmed">
+                    {outcome.notes}
+                  </Text>
+                ) : null}
+              </Group>
+            ))}
+          </Stack>
+        ) : null}
+
+        {recording ? (
+          <OutcomeForm patientId={patientId} lesionId={lesion.id} onDone={() => setRecording(false)} />
+        ) : null}
+
+        {lesion.images.length === 0 ? (
+          <EmptyState title="No images yet">Add a dermoscopic image to get a risk estimate.</EmptyState>
+        ) : (
+          <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }} aria-label="Image timeline">
+            {lesion.images.map((image) => (
+              <LesionImage
+                key={image.id}
+                image={image}
+                selected={compareIds.includes(image.id)}
+                onToggleCompare={toggleCompare}
+              />
+            ))}
+          </SimpleGrid>
+        )}
+        {compared.length === 2 ? (
+          <CompareImages images={[compared[0], compared[1]]} />
+        ) : lesion.images.length > 1 ? (
+          <Text size="xs" c="dimmed">
+            Tick “Compare” on two images to see them side by side.
+          </Text>
+        ) : null}
+      </Stack>
+    </Card>
+  );
+}

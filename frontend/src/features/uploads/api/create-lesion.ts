@@ -1,0 +1,18 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+
+import { api } from '@/lib/api-client';
+import type { AnatomicSite, Lesion } from '@/lib/api-types';
+
+export type LesionInput = { anatomic_site: AnatomicSite; label: string };
+
+export const createLesion = (patientId: number, input: LesionInput) =>
+  api.post<Lesion>(`patients/${patientId}/lesions/`, input);
+
+export function useCreateLesion(patientId: number) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (input: LesionInput) => createLesion(patientId, input),
+    // Lesion lists and the case history both include the new lesion.
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['patients', patientId] }),
+  });
+}

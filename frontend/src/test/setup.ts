@@ -1,0 +1,53 @@
+import '@testing-library/jest-dom/vitest';
+
+import { Blob as NodeBlob, File as NodeFile } from 'node:buffer';
+
+import { notifications } from '@mantine/notifications';
+import { cleanup, configure } from '@testing-library/react';
+
+import { setUnauthorizedHandler } from '@/lib/api-client';
+
+import { server } from './server';
+
+// CI shares two cores with a Django server and a worker; the 1 s default makes findBy* flaky under that load.
+configure({ asyncUtilTimeout: 5000 });
+
+// jsdom lacks the layout APIs Mantine relies on; these inert versions are enough for rendering.
+Object.defineProperty(window, 'matchMedia', {
+  writable: true,
+  value: (query: string) => ({
+    matches: false,
+    media: query,
+    onchange: null,
+    addListener: () => {},
+    removeListener: () => {},
+    addEventListener: () => {},
+    removeEventListener: () => {},
+    dispatchEvent: () => false,
+  }),
+});
+class ResizeObserverStub {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+}
+window.ResizeObserver = ResizeObserverStub;
+window.HTMLElement.prototype.scrollIntoView = () => {};
+window.scrollTo = () => {};
+
+// Node's fetch (which msw intercepts) cannot serialise jsdom's FormData and hangs; use Node's own classes,
+// taking FormData from a Response since Node exposes no other handle on it once jsdom has replaced the global.
+const NodeFormData = (await new Response(new URLSearchParams('a=b')).formData()).constructor as typeof FormData;
+Object.assign(globalThis, { FormData: NodeFormData, File: NodeFile, Blob: NodeBlob });
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+afterEach(() => {
+  cleanup();
+  // The notifications store is module state and would otherwise carry toasts into the next test.
+  notifications.clean();
+  server.resetHandlers();
+  setUnauthorizedHandler(null);
+  document.cookie = 'csrftoken=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+  window.localStorage.clear();
+});
+afterAll(() => server.close());
