@@ -9,6 +9,7 @@ class ModelVersionBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "name", "version", "is_demo"]
+        read_only_fields = fields
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -20,6 +21,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "id", "name", "version", "arch", "img_size", "class_names", "melanoma_index", "threshold",
             "calibration", "metrics", "plots", "is_active", "is_demo", "sha256", "created_at", "activated_at",
         ]  # fmt: skip
+        read_only_fields = fields
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
     def get_plots(self, obj):
@@ -38,6 +40,8 @@ class PredictionSerializer(serializers.ModelSerializer):
     timings = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     image_id = serializers.IntegerField(read_only=True)
+    risk_category = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
@@ -46,10 +50,19 @@ class PredictionSerializer(serializers.ModelSerializer):
             "risk_category", "threshold", "model_version", "heatmap_url", "error", "attempts", "timings",
             "created_at", "finished_at",
         ]  # fmt: skip
+        read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_heatmap_url(self, obj):
         return reverse("prediction-heatmap", args=[obj.pk]) if obj.heatmap else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=Prediction.Risk.choices, allow_null=True))
+    def get_risk_category(self, obj):
+        return obj.risk_category or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, obj):
+        return obj.error or None
 
     @extend_schema_field(serializers.CharField())
     def get_url(self, obj):
@@ -78,6 +91,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "id", "name", "status", "total", "done", "failed", "queued", "running", "cancelled", "rate_per_min",
             "eta_seconds", "created_at", "finished_at", "model_version",
         ]  # fmt: skip
+        read_only_fields = fields
 
 
 class BatchResultSerializer(serializers.Serializer):

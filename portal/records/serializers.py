@@ -26,7 +26,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "id", "mrn", "name", "sex", "birth_year", "age", "notes", "last_visit", "lesion_count",
             "highest_risk", "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["last_visit", "created_at", "updated_at"]
+        read_only_fields = fields
 
     @extend_schema_field(HighestRiskSerializer(allow_null=True))
     def get_highest_risk(self, obj):
@@ -55,6 +55,7 @@ class LesionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lesion
         fields = ["id", "patient_id", "anatomic_site", "label", "created_at"]
+        read_only_fields = fields
 
 
 class LesionWriteSerializer(serializers.Serializer):
@@ -68,6 +69,7 @@ class OutcomeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Outcome
         fields = ["id", "lesion_id", "diagnosis", "benign_malignant", "date", "notes", "created_at"]
+        read_only_fields = fields
 
 
 class OutcomeWriteSerializer(serializers.Serializer):
@@ -94,6 +96,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "id", "lesion_id", "kind", "captured_at", "uploaded_at", "width", "height", "sha256", "file_url",
             "thumbnail_url", "predictions",
         ]  # fmt: skip
+        read_only_fields = fields
 
     @extend_schema_field(serializers.CharField())
     def get_file_url(self, obj):
@@ -121,6 +124,7 @@ class HistoryLesionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lesion
         fields = ["id", "anatomic_site", "label", "created_at", "images", "outcomes"]
+        read_only_fields = fields
 
 
 class HistorySerializer(serializers.Serializer):
