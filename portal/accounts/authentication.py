@@ -1,6 +1,7 @@
 import logging
 
 from firebase_admin import auth as fb_auth
+from firebase_admin import exceptions as fb_exceptions
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.permissions import SAFE_METHODS
@@ -64,10 +65,19 @@ class FirebaseAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Your sign-in was revoked.", code="token_revoked") from None
         except fb_auth.UserDisabledError:
             raise exceptions.AuthenticationFailed("This account is disabled.", code="user_disabled") from None
+        except fb_auth.UserNotFoundError:
+            # The account was deleted after this token was issued: its sign-ins end, as on revocation.
+            raise exceptions.AuthenticationFailed("Your sign-in was revoked.", code="token_revoked") from None
         except fb_auth.CertificateFetchError:
             logger.error("could not fetch Firebase public keys")
             raise ServiceUnavailable(
                 "Sign-in cannot be checked right now. Try again shortly.", code="auth_keys_unavailable"
+            ) from None
+        except (fb_exceptions.UnavailableError, fb_exceptions.DeadlineExceededError, fb_exceptions.InternalError):
+            # Only writes get here: the revocation check is a call to Firebase's user API.
+            logger.error("could not reach Firebase to check token revocation")
+            raise ServiceUnavailable(
+                "Sign-in cannot be checked right now. Try again shortly.", code="auth_unavailable"
             ) from None
         except (fb_auth.InvalidIdTokenError, ValueError):
             raise exceptions.AuthenticationFailed("The sign-in token is not valid.", code="invalid_token") from None

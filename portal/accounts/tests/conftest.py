@@ -1,3 +1,6 @@
+import json
+from urllib.parse import urlsplit
+
 import firebase_admin
 import pytest
 import requests
@@ -43,14 +46,6 @@ def emulated(auth_emulator, settings, monkeypatch):
     return auth_emulator
 
 
-@pytest.fixture
-def production(settings, monkeypatch):
-    """Production verification: DEBUG off, no emulator, tokens checked against Google's keys."""
-    settings.DEBUG = False
-    settings.FIREBASE_PROJECT_ID = PROJECT_ID
-    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
-
-
 @pytest.fixture(scope="session")
 def _google_keys():
     # RSA key generation is the slow part; one key pair serves the session.
@@ -58,12 +53,26 @@ def _google_keys():
 
 
 @pytest.fixture
-def google_keys(production, _google_keys, monkeypatch):
-    """Google's certificate endpoint answers with our key's certificate; nothing else goes over the network."""
+def production(settings, monkeypatch, tmp_path, _google_keys):
+    """Production settings: DEBUG off, no emulator, a service-account file."""
+    settings.DEBUG = False
+    settings.FIREBASE_PROJECT_ID = PROJECT_ID
+    credentials = tmp_path / "service-account.json"
+    credentials.write_text(json.dumps(_google_keys.service_account(PROJECT_ID)))
+    settings.FIREBASE_CREDENTIALS_FILE = str(credentials)
+    monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST", raising=False)
 
-    def send(adapter, request, **kwargs):
+
+@pytest.fixture
+def google_keys(production, _google_keys, monkeypatch):
+    """Google's certificate endpoint answers with our key's certificate; nothing else leaves the machine."""
+    send_for_real = requests.adapters.HTTPAdapter.send
+
+    def send(adapter, request, *args, **kwargs):
         if request.url.startswith("https://www.googleapis.com/robot/v1/metadata/x509/"):
             return _google_keys.certificate_response(request)
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            return send_for_real(adapter, request, *args, **kwargs)
         raise requests.ConnectionError(f"unexpected request to {request.url} in a test")
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)

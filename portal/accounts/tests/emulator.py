@@ -35,9 +35,7 @@ def _free_port() -> int:
 def _ensure_installed() -> Path:
     binary = TOOLS_DIR / "node_modules" / ".bin" / "firebase"
     if not binary.exists():
-        subprocess.run(
-            ["npm", "ci", "--prefix", str(TOOLS_DIR), "--no-audit", "--no-fund"], check=True, timeout=900
-        )
+        subprocess.run(["npm", "ci", "--prefix", str(TOOLS_DIR), "--no-audit", "--no-fund"], check=True, timeout=900)
     return binary
 
 
@@ -77,8 +75,16 @@ class AuthEmulator:
         env.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
         with self._log.open("wb") as log:
             self._proc = subprocess.Popen(
-                [str(binary), "emulators:start", "--only", "auth", "--project", PROJECT_ID,
-                 "--config", str(self.workdir / "firebase.json")],  # fmt: skip
+                [
+                    str(binary),
+                    "emulators:start",
+                    "--only",
+                    "auth",
+                    "--project",
+                    PROJECT_ID,
+                    "--config",
+                    str(self.workdir / "firebase.json"),
+                ],
                 cwd=self.workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,

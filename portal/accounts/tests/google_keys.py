@@ -40,6 +40,20 @@ class GoogleKeys:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         self._signer = crypt.RSASigner.from_string(pem, key_id=kid)
+        self._pem = pem.decode()
+
+    def service_account(self, project_id: str) -> dict:
+        """A service-account file as the Firebase console issues it. firebase-admin insists on a credential
+        outside the emulator even though verifying a token only needs Google's public keys."""
+        return {
+            "type": "service_account",
+            "project_id": project_id,
+            "private_key_id": self.kid,
+            "private_key": self._pem,
+            "client_email": f"firebase-adminsdk@{project_id}.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
 
     def id_token(self, *, project_id: str, uid: str, email: str = "", email_verified: bool = True,
                  issued_ago_s: int = 0, lifetime_s: int = 3600, **overrides) -> str:  # fmt: skip

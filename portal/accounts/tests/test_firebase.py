@@ -37,9 +37,7 @@ def _email() -> str:
 
 def _member(emulator, clinic, *, username: str):
     account = emulator.sign_up(_email())
-    clinician_create(
-        clinic=clinic, username=username, password=None, email=account.email, firebase_uid=account.uid
-    )
+    clinician_create(clinic=clinic, username=username, password=None, email=account.email, firebase_uid=account.uid)
     return account
 
 
@@ -184,12 +182,26 @@ def test_a_deleted_firebase_account_cannot_write(emulated, bearer, clinic_a):
 
 
 @pytest.mark.integration
-def test_a_deleted_account_that_never_joined_a_clinic_is_not_invited(emulated, bearer, clinic_a):
-    """Its token is still well-formed and reads are not checked with Firebase: it is simply nobody we know (403)."""
+def test_an_unverified_stranger_is_asked_to_verify_before_learning_whether_they_were_invited(emulated, bearer):
+    """Anyone can sign up to Firebase with someone else's address; until it is verified, the answer must not
+    depend on whether that address was invited (compare the invited-but-unverified test above)."""
     account = emulated.sign_up(_email())
-    emulated.delete(account.uid)
 
     response = bearer(account.id_token).get(ME)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "email_not_verified"
+
+
+@pytest.mark.integration
+def test_a_deleted_account_that_never_joined_a_clinic_is_not_invited(emulated, bearer, clinic_a):
+    """Reads are not checked with Firebase, so its token still parses: it is nobody we know (403, not 401)."""
+    account = emulated.sign_up(_email())
+    emulated.verify_email(account.uid)
+    token = emulated.sign_in(account)
+    emulated.delete(account.uid)
+
+    response = bearer(token).get(ME)
 
     assert response.status_code == 403
     assert response.json()["code"] == "not_invited"
@@ -302,8 +314,9 @@ def test_an_expired_token_is_refused_as_expired(google_keys, bearer, clinic_a):
 def test_a_token_whose_payload_was_changed_is_invalid(google_keys, bearer, clinic_a, clinic_b):
     clinician_create(clinic=clinic_a, username="dana", password=None, firebase_uid="uid-dana")
     clinician_create(clinic=clinic_b, username="eve", password=None, firebase_uid="uid-eve")
-    header, payload, signature = google_keys.id_token(project_id=PROJECT_ID, uid="uid-eve").split(".")
-    claims = _claims(f"{header}.{payload}.{signature}") | {"sub": "uid-dana", "user_id": "uid-dana"}
+    eves_token = google_keys.id_token(project_id=PROJECT_ID, uid="uid-eve")
+    header, _, signature = eves_token.split(".")
+    claims = _claims(eves_token) | {"sub": "uid-dana", "user_id": "uid-dana"}
 
     response = bearer(f"{header}.{_b64(claims)}.{signature}").get(ME)
 
@@ -330,7 +343,11 @@ def test_a_token_issued_for_another_firebase_project_is_invalid(google_keys, bea
     assert response.json()["code"] == "invalid_token"
 
 
-@pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", _b64({"alg": "RS256"}) + ".e30.c2ln"])
+@pytest.mark.parametrize(
+    "token",
+    ["not-a-jwt", "a.b.c", _b64({"alg": "RS256"}) + ".e30.c2ln"],
+    ids=["one-part", "not-base64-json", "no-key-id"],
+)
 def test_a_malformed_token_is_invalid_rather_than_a_server_error(google_keys, bearer, token):
     response = bearer(token).get(ME)
 
@@ -343,7 +360,7 @@ def test_an_outage_of_googles_key_server_is_a_503_not_a_500(google_keys, bearer,
     test must not depend on it anyway. Everything above the socket is firebase-admin's and google-auth's own."""
     clinician_create(clinic=clinic_a, username="dana", password=None, firebase_uid="uid-dana")
 
-    def unreachable(adapter, request, **kwargs):
+    def unreachable(adapter, request, *args, **kwargs):
         raise requests.ConnectionError("simulated: www.googleapis.com unreachable")
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", unreachable)
