@@ -1,6 +1,8 @@
+import json
+
 from django.conf import settings
 from django.contrib import admin
-from django.http import FileResponse, Http404
+from django.http import Http404, HttpResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -55,12 +57,31 @@ api_v1 = [
 ]
 
 
+def spa_config() -> dict:
+    """What the SPA needs at run time, so that one build serves every deployment. Public values only
+    (a Firebase web API key is not a secret); the emulator URL only ever with DEBUG on."""
+    firebase = None
+    if settings.FIREBASE_PROJECT_ID and settings.FIREBASE_WEB_API_KEY:
+        firebase = {
+            "apiKey": settings.FIREBASE_WEB_API_KEY,
+            "authDomain": settings.FIREBASE_AUTH_DOMAIN or f"{settings.FIREBASE_PROJECT_ID}.firebaseapp.com",
+            "projectId": settings.FIREBASE_PROJECT_ID,
+            "emulatorUrl": f"http://{settings.FIREBASE_AUTH_EMULATOR_HOST}"
+            if settings.DEBUG and settings.FIREBASE_AUTH_EMULATOR_HOST
+            else None,
+        }
+    return {"firebase": firebase, "idleTimeoutMinutes": max(1, settings.NAEVUS_IDLE_TIMEOUT_SECONDS // 60)}
+
+
 def spa(request, resource=""):
-    """The built SPA's index.html for every client-side route (whitenoise serves its assets)."""
+    """The built SPA's index.html for every client-side route (whitenoise serves its assets), with the
+    run-time configuration injected as `window.__NAEVUS_CONFIG__`."""
     index = settings.FRONTEND_DIST / "index.html"
     if not index.exists():
         raise Http404("The SPA is not built; run `make frontend`.")
-    response = FileResponse(open(index, "rb"), content_type="text/html")
+    config = json.dumps(spa_config()).replace("<", "\\u003c")
+    html = index.read_text().replace("<head>", f"<head><script>window.__NAEVUS_CONFIG__={config};</script>", 1)
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     return response
 

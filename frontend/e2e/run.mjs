@@ -174,7 +174,7 @@ await flow('clinician flow (session sign-in)', [
     'runs a small batch to completion',
     async () => {
       await page.goto('/batches');
-      await page.getByLabel('Name').fill(`E2E batch ${stamp}`);
+      await page.getByRole('textbox', { name: 'Name' }).fill(`E2E batch ${stamp}`);
       await page.locator('input[type="file"][name="archive"]').setInputFiles(env.E2E_ZIP);
       await shot(page, '06-batch-new');
       await page.getByRole('button', { name: 'Start analysis' }).click();

@@ -93,7 +93,6 @@ STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
 FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
 # The built SPA's files are served from the site root (index.html by the `spa` view for client routes).
 WHITENOISE_ROOT = FRONTEND_DIST if FRONTEND_DIST.exists() else None
-WHITENOISE_INDEX_FILE = True
 MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MODEL_STORE = Path(env("NAEVUS_MODEL_STORE", default=str(VAR_DIR / "models")))
 
@@ -230,6 +229,9 @@ if FIREBASE_AUTH_EMULATOR_HOST and not DEBUG:
 
     raise ImproperlyConfigured("FIREBASE_AUTH_EMULATOR_HOST is set while DEBUG is off; refusing to start.")
 FIREBASE_CREDENTIALS_FILE = env("FIREBASE_CREDENTIALS_FILE", default="")
+# The SPA's Firebase web config (public values), injected into index.html at run time.
+FIREBASE_WEB_API_KEY = env("FIREBASE_WEB_API_KEY", default="")
+FIREBASE_AUTH_DOMAIN = env("FIREBASE_AUTH_DOMAIN", default="")
 
 LOGGING = {
     "version": 1,
