@@ -10,7 +10,8 @@ export PYTHONUNBUFFERED := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/naevus
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-python test-integration test-reliability test-frontend test-e2e lint bench evaluate frontend clean deps deps-dev chromium firebase-tools compose-check
+
+.PHONY: api-types run test test-python test-integration test-reliability test-frontend test-e2e lint bench evaluate frontend clean deps deps-dev chromium firebase-tools compose-check
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,7 +60,7 @@ lint: deps-dev
 
 ## test: everything — lint, Python unit + integration (PostgreSQL, real Celery worker on Redis, Firebase emulator),
 ## reliability, frontend type-check/lint/unit, and end-to-end in Chromium.
-test: deps-dev firebase-tools lint test-python test-reliability test-frontend test-e2e
+test: deps-dev firebase-tools lint compose-check test-python test-reliability test-frontend test-e2e
 
 test-python: deps-dev firebase-tools
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest -m "not reliability and not e2e" -q
@@ -79,9 +80,16 @@ bench: deps-dev
 evaluate: deps-dev
 	bash scripts/evaluate.sh
 
-compose-check:
+## api-types: regenerate the OpenAPI schema the SPA's TypeScript types come from.
+api-types: deps-dev frontend/node_modules/.installed
+	$(PY) manage.py spectacular --file frontend/openapi.yaml
+	cd frontend && npm run gen:api
+
+## compose-check: validate docker-compose.yml offline (docker-compose v1.29) and lint the Dockerfile.
+compose-check: deps-dev
 	@command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null)
-	docker-compose -f docker-compose.yml --env-file .env.example config -q
+	docker-compose -f docker-compose.yml --env-file deploy/ci.env config -q
+	$(VENV)/bin/hadolint Dockerfile
 
 clean:
 	rm -rf var frontend/dist
