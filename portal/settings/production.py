@@ -14,6 +14,14 @@ if env("FIREBASE_AUTH_EMULATOR_HOST", default=""):
     raise ImproperlyConfigured(
         "FIREBASE_AUTH_EMULATOR_HOST is set: the auth emulator must never be used in production."
     )
+if env("FIREBASE_PROJECT_ID", default="") and not (
+    env("FIREBASE_CREDENTIALS_FILE", default="") or env("GOOGLE_APPLICATION_CREDENTIALS", default="")
+):
+    # Without a credential firebase-admin cannot verify tokens outside the emulator: every bearer
+    # request would fail after seconds of probing for default credentials.
+    raise ImproperlyConfigured(
+        "FIREBASE_PROJECT_ID is set but FIREBASE_CREDENTIALS_FILE (a service-account JSON) is not."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
