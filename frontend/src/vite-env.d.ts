@@ -7,3 +7,8 @@ interface ImportMetaEnv {
   readonly VITE_APP_FIREBASE_AUTH_DOMAIN?: string;
   readonly VITE_APP_FIREBASE_AUTH_EMULATOR_URL?: string;
 }
+
+interface Window {
+  /** Injected by Django into index.html (portal/urls.py::spa_config); absent under the Vite dev server. */
+  __NAEVUS_CONFIG__?: unknown;
+}

@@ -1,6 +1,7 @@
-"""The SPA in Debian's Chromium (playwright-core, frontend/e2e/run.mjs) against the real backend:
-gunicorn serving the built SPA and the API on the test database, a real Celery worker on the local
-Redis, and a registered model (a tiny random-init one: the flow is about the product, not the model)."""
+"""The SPA in Debian's Chromium (playwright-core, frontend/e2e/run.mjs) against the real backend: gunicorn
+serving the built SPA and the API on the test database, a real Celery worker on the local Redis, a registered
+model (a tiny random-init one: the flow is about the product, not the model), and for the clinic-account flow
+the real Firebase Auth emulator."""
 
 import io
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,9 @@ import requests
 
 from classifier.tests.conftest import WorkerProcess
 from classifier.tests.test_worker_integration import lesion_jpeg
+from portal.accounts.models import Invitation
+from portal.accounts.tests.emulator import PROJECT_ID, AuthEmulator, node_available
+from portal.tests.factories import PatientFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -41,33 +46,78 @@ def _wait_http(url: str, timeout: float = 60) -> None:
     raise AssertionError(f"{url} did not come up")
 
 
-@pytest.fixture
-def backend(worker_env, tmp_path, tiny_model):
+@contextmanager
+def _portal(env: dict, log_path: Path):
+    """gunicorn serving the built SPA (with its injected run-time config) and the API; yields its base URL."""
     if not (ROOT / "frontend" / "dist" / "index.html").exists():
         pytest.fail("the SPA is not built: run `make frontend` (make test-e2e does)")
     port = _free_port()
-    env = {**worker_env, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"}
-    log = open(tmp_path / "gunicorn.log", "wb")
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    worker = WorkerProcess(worker_env, tmp_path / "worker.log").start()
+    with open(log_path, "wb") as log:
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+             "--threads", "4"],
+            cwd=ROOT, env={**env, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     try:
         _wait_http(f"http://127.0.0.1:{port}/api/v1/health/")
         yield f"http://127.0.0.1:{port}"
     finally:
-        worker.stop()
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=20)
+
+
+def _run_browser(env: dict) -> None:
+    if not shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
+        pytest.fail("Debian's chromium is missing: `make chromium` installs it")
+    result = subprocess.run(
+        ["node", "e2e/run.mjs"], cwd=ROOT / "frontend", env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    print(result.stdout[-6000:], result.stderr[-3000:])
+    assert result.returncode == 0, "the browser flow failed (see output and frontend/test-results/)"
+    assert " 0 failed" in result.stdout
+
+
+@pytest.fixture
+def backend(worker_env, tmp_path, tiny_model):
+    worker = WorkerProcess(worker_env, tmp_path / "worker.log").start()
+    try:
+        with _portal(worker_env, tmp_path / "gunicorn.log") as url:
+            yield url
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def auth_emulator(tmp_path):
+    """A real Firebase Auth emulator. Fails (never skips) when Node is here but it will not start."""
+    if not node_available():
+        pytest.fail("Node.js and npm are needed for the Firebase Auth emulator (and for the SPA's e2e script)")
+    emulator = AuthEmulator(tmp_path)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def firebase_backend(worker_env, tmp_path, auth_emulator):
+    """The portal as a developer runs it against the emulator. DEBUG is on in this server only: the portal
+    refuses the emulator without it. No worker: this flow signs in and reads, it never analyses."""
+    env = {
+        **worker_env,
+        "DJANGO_DEBUG": "1",
+        "FIREBASE_PROJECT_ID": PROJECT_ID,
+        "FIREBASE_WEB_API_KEY": "fake-api-key",
+        "FIREBASE_AUTH_EMULATOR_HOST": auth_emulator.host,
+    }
+    with _portal(env, tmp_path / "gunicorn.log") as url:
+        yield url
 
 
 def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a_batch_and_signs_out(
     backend, alice, tmp_path
 ):
-    if not shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
-        pytest.fail("Debian's chromium is missing: `make chromium` installs it")
     image = tmp_path / "lesion.jpg"
     image.write_bytes(lesion_jpeg(7, size=(600, 450)))
     archive = tmp_path / "batch.zip"
@@ -76,17 +126,39 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
         for i in range(6):
             zf.writestr(f"batch_{i}.jpg", lesion_jpeg(100 + i))
     archive.write_bytes(buf.getvalue())
-    env = {
-        **os.environ,
-        "E2E_BASE_URL": backend,
-        "E2E_USERNAME": "alice",
-        "E2E_PASSWORD": "correct horse battery",
-        "E2E_IMAGE": str(image),
-        "E2E_ZIP": str(archive),
-    }
-    result = subprocess.run(
-        ["node", "e2e/run.mjs"], cwd=ROOT / "frontend", env=env, capture_output=True, text=True, timeout=600
+    _run_browser(
+        {
+            "E2E_FLOWS": "session",
+            "E2E_BASE_URL": backend,
+            "E2E_USERNAME": "alice",
+            "E2E_PASSWORD": "correct horse battery",
+            "E2E_IMAGE": str(image),
+            "E2E_ZIP": str(archive),
+        }
     )
-    print(result.stdout[-6000:], result.stderr[-3000:])
-    assert result.returncode == 0, "the browser flow failed (see output and frontend/test-results/)"
-    assert " 0 failed" in result.stdout
+
+
+def test_an_invited_clinician_signs_in_with_a_clinic_account_and_an_uninvited_one_is_told_why(
+    firebase_backend, auth_emulator, alice
+):
+    clinic = alice.membership.clinic
+    PatientFactory(clinic=clinic, name="Firebase Flow Patient")
+    invited = auth_emulator.sign_up("dana@clinic-a.test")
+    auth_emulator.verify_email(invited.uid)
+    Invitation.objects.create(clinic=clinic, email=invited.email, invited_by=alice)
+    # Verified too, so that the only thing missing is an invitation.
+    stranger = auth_emulator.sign_up("erin@elsewhere.test")
+    auth_emulator.verify_email(stranger.uid)
+
+    _run_browser(
+        {
+            "E2E_FLOWS": "firebase",
+            "E2E_BASE_URL": firebase_backend,
+            "E2E_FIREBASE_EMAIL": invited.email,
+            "E2E_FIREBASE_PASSWORD": invited.password,
+            "E2E_FIREBASE_PATIENT": "Firebase Flow Patient",
+            "E2E_FIREBASE_UNINVITED_EMAIL": stranger.email,
+            "E2E_FIREBASE_UNINVITED_PASSWORD": stranger.password,
+        }
+    )
+    assert Invitation.objects.get(email=invited.email).accepted_at is not None

@@ -100,6 +100,32 @@ describe('bulk analysis', () => {
     expect(calls()).toBe(settled);
   });
 
+  it('refreshes the results when the batch finishes, even when it finished before the next results poll', async () => {
+    // The e2e screenshot's bug: six images done within a second, and every row still said "Analysing…".
+    // The first read of the batch finds it running; by the next (a second later) it has finished.
+    let batchReads = 0;
+    let finished = false;
+    const analysing = batchResults.map((row) => ({ ...row, status: 'running', melanoma_probability: null, risk_category: '', error: '' }));
+    server.use(
+      http.get(api('batches/31/'), () => {
+        batchReads += 1;
+        finished = batchReads > 1;
+        return HttpResponse.json(
+          finished ? makeBatch({ status: 'done', done: 10, failed: 0, queued: 0, running: 0, eta_seconds: null }) : makeBatch(),
+        );
+      }),
+      http.get(api('batches/31/results/'), () => HttpResponse.json(page(finished ? batchResults : analysing))),
+    );
+    renderApp('/batches/31');
+
+    const table = await screen.findByRole('table', { name: 'Batch results' });
+    expect(await screen.findByText('done', {}, { timeout: 4000 })).toBeInTheDocument();
+
+    await waitFor(() => expect(within(table).queryByText('Analysing…')).not.toBeInTheDocument());
+    expect(within(table).getByText('91.0%')).toBeInTheDocument();
+    expect(within(table).getByText('Failed: Not a decodable image')).toBeInTheDocument();
+  });
+
   it('cancels a running batch', async () => {
     let cancelled = false;
     const batch = serveBatch([makeBatch()]);

@@ -52,9 +52,12 @@ describe('case history', () => {
   it('follows a queued prediction until its result arrives', async () => {
     const history = makeHistory();
     const image = history.lesions[0].images[0];
-    image.predictions = [
-      makePrediction({ id: 110, image_id: image.id, status: 'queued', melanoma_probability: null, risk_category: null, heatmap_url: null }),
-    ];
+    history.lesions[0].images[0] = {
+      ...image,
+      predictions: [
+        makePrediction({ id: 110, image_id: image.id, status: 'queued', melanoma_probability: null, risk_category: null, heatmap_url: null }),
+      ],
+    };
     serveHistory(history);
     let polls = 0;
     server.use(
@@ -79,9 +82,12 @@ describe('case history', () => {
 
   it('shows a failed prediction with its reason', async () => {
     const history = makeHistory();
-    history.lesions[0].images[0].predictions = [
-      makePrediction({ id: 110, status: 'failed', error: 'Image could not be decoded', melanoma_probability: null, risk_category: null }),
-    ];
+    history.lesions[0].images[0] = {
+      ...history.lesions[0].images[0],
+      predictions: [
+        makePrediction({ id: 110, status: 'failed', error: 'Image could not be decoded', melanoma_probability: null, risk_category: null }),
+      ],
+    };
     serveHistory(history);
     renderApp('/patients/7');
 
@@ -111,8 +117,9 @@ describe('case history', () => {
       http.post(api('lesions/21/outcomes/'), async ({ request }) => {
         const body = (await request.json()) as OutcomeInput;
         posted.push(body);
-        history.lesions[0].outcomes.push({ id: 6, ...body });
-        return HttpResponse.json({ id: 6, ...body }, { status: 201 });
+        const outcome = { id: 6, lesion_id: 21, notes: '', ...body, created_at: '2025-11-25T09:00:00Z' };
+        history.lesions[0].outcomes.push(outcome);
+        return HttpResponse.json(outcome, { status: 201 });
       }),
     );
     const { user } = renderApp('/patients/7');

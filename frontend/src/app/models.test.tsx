@@ -1,12 +1,12 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 
-import { admin, alice, makeModel } from '@/test/fixtures';
+import { admin, alice, demoModel, makeModel } from '@/test/fixtures';
 import { renderApp } from '@/test/render';
 import { api, server } from '@/test/server';
 
 function serveModels() {
-  const models = [
+  let models = [
     makeModel(),
     makeModel({ id: 4, name: 'effnet-b3', version: '2', is_active: false, is_demo: false, activated_at: null, plots: {} }),
   ];
@@ -16,7 +16,7 @@ function serveModels() {
     http.post(api('models/:id/activate/'), ({ params }) => {
       const id = Number(params.id);
       activations.push(id);
-      for (const model of models) model.is_active = model.id === id;
+      models = models.map((model) => ({ ...model, is_active: model.id === id }));
       return HttpResponse.json(models.find((m) => m.id === id));
     }),
   );
@@ -71,6 +71,41 @@ describe('models', () => {
     renderApp('/patients');
     const adminNav = await screen.findByRole('navigation', { name: 'Main navigation' });
     expect(await within(adminNav).findByRole('link', { name: 'Models' })).toBeInTheDocument();
+  });
+
+  it('holds the header slot while the model is being checked, then shows it with its demo badge on the Models page', async () => {
+    server.use(http.get(api('auth/me/'), () => HttpResponse.json(admin)));
+    serveModels();
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    server.use(
+      http.get(api('health/'), async () => {
+        await answered;
+        return HttpResponse.json({ database: 'ok', broker: 'ok', model: demoModel });
+      }),
+    );
+    renderApp('/models');
+
+    // The page's own data arrives first, as it did in the e2e run whose header came out empty.
+    await screen.findByRole('region', { name: 'effnet-lite0 v1' });
+    const indicator = within(screen.getByRole('banner')).getByRole('status', { name: 'Active model' });
+    expect(indicator).toHaveTextContent('Checking the active model…');
+
+    answer();
+    await waitFor(() => expect(indicator).toHaveTextContent('Model effnet-lite0 v1'));
+    expect(within(indicator).getByText('demo — not for clinical use')).toBeInTheDocument();
+  });
+
+  it('says the model status is unknown when the health check fails, rather than showing nothing', async () => {
+    server.use(
+      http.get(api('patients/'), () => HttpResponse.json({ count: 0, next: null, previous: null, results: [] })),
+      http.get(api('health/'), () => HttpResponse.json({ code: 'server_error' }, { status: 500 })),
+    );
+    renderApp('/patients');
+
+    const banner = await screen.findByRole('banner');
+    // Two retries with back-off come first: a 500 may be a worker restarting.
+    expect(await within(banner).findByText('model status unknown', {}, { timeout: 6000 })).toBeInTheDocument();
   });
 
   it('labels a demo model in the header on every screen', async () => {

@@ -49,15 +49,18 @@ export function Shell({ idleTimeoutMs = env.idleTimeoutMinutes * 60_000 }: { idl
     { to: paths.batches.to(), label: 'Bulk analysis' },
     ...(me && isAdmin(me) ? [{ to: paths.models.to(), label: 'Models' }] : []),
   ];
-  const displayName = me ? [me.first_name, me.last_name].filter(Boolean).join(' ') || me.username : '';
+  // A clinic account joins with a generated username (fb-<uid>); its e-mail is what the clinician recognises.
+  const displayName = me ? [me.first_name, me.last_name].filter(Boolean).join(' ') || me.email || me.username : '';
 
   return (
-    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !navOpen } }} padding="md">
+    // The navigation folds into the burger below `md`, so a tablet held upright (820 px) gives the case history
+    // the whole width instead of losing a quarter of it to a sidebar.
+    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: 'md', collapsed: { mobile: !navOpen } }} padding="md">
       <IdleSignOut timeoutMs={idleTimeoutMs} onSignedOut={onIdleSignedOut} />
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
           <Group gap="sm" wrap="nowrap">
-            <Burger opened={navOpen} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
+            <Burger opened={navOpen} onClick={toggle} hiddenFrom="md" size="sm" aria-label="Toggle navigation" />
             <UnstyledButton component={Link} to={paths.patients.to()}>
               <Title order={2} size="h4">
                 Naevus

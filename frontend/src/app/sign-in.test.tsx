@@ -31,6 +31,17 @@ function signedOutBackend() {
 }
 
 describe('sign in', () => {
+  it('names a clinic account by its e-mail in the account menu, not by its generated username', async () => {
+    const clinicAccount = { ...alice, username: 'fb-xsqSJUFBOoCvByloGBPfmlUPMRim', first_name: '', last_name: '', email: 'dana@clinic-a.test' };
+    server.use(
+      http.get(api('auth/me/'), () => HttpResponse.json(clinicAccount)),
+      http.get(api('patients/'), () => HttpResponse.json(emptyPatients)),
+    );
+    renderApp('/patients');
+
+    expect(await screen.findByRole('button', { name: 'Account menu' })).toHaveTextContent('dana@clinic-a.test');
+  });
+
   it('sends a visitor without a session to sign in, then back to the page they asked for', async () => {
     const logins = signedOutBackend();
     const { user, router } = renderApp('/patients?search=Dup');

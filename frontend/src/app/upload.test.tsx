@@ -7,7 +7,7 @@ import { renderApp } from '@/test/render';
 import { api, readMultipart, server } from '@/test/server';
 
 const jpeg = (name: string) => new File([new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3])], name, { type: 'image/jpeg' });
-const existing: Lesion = { id: 21, anatomic_site: 'torso', label: 'Upper back, 7 mm', created_at: '2025-06-01T09:00:00Z' };
+const existing: Lesion = { id: 21, patient_id: 7, anatomic_site: 'torso', label: 'Upper back, 7 mm', created_at: '2025-06-01T09:00:00Z' };
 
 function fileInput(container: HTMLElement) {
   const input = container.querySelector<HTMLInputElement>('input[type="file"]');

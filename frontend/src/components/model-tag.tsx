@@ -7,7 +7,14 @@ export const DEMO_LABEL = 'demo — not for clinical use';
 export function DemoBadge({ model }: { model: Pick<ModelVersionBrief, 'is_demo'> }) {
   if (!model.is_demo) return null;
   return (
-    <Badge color="orange" variant="filled" radius="sm" title="This model is a demonstration and must not inform care">
+    // Never shrunk: in a narrow header the model's name gives way, the warning is never cut to "DEMO — NOT FOR CLINI…".
+    <Badge
+      color="orange"
+      variant="filled"
+      radius="sm"
+      title="This model is a demonstration and must not inform care"
+      style={{ flexShrink: 0 }}
+    >
       {DEMO_LABEL}
     </Badge>
   );

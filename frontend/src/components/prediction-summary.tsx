@@ -4,6 +4,7 @@ import { useQuery } from '@tanstack/react-query';
 import { api } from '@/lib/api-client';
 import type { Prediction, PredictionStatus } from '@/lib/api-types';
 import { formatPercent } from '@/lib/format';
+import { STATUS_LABELS } from '@/lib/vocabulary';
 
 import { ModelTag } from './model-tag';
 import { RiskBadge } from './risk-badge';
@@ -28,13 +29,6 @@ export function usePrediction(initial: Prediction) {
   });
 }
 
-export const STATUS_LABELS: Record<PredictionStatus, string> = {
-  queued: 'Queued',
-  running: 'Analysing…',
-  done: 'Done',
-  failed: 'Failed',
-  cancelled: 'Cancelled',
-};
 
 export function PredictionSummary({ prediction }: { prediction: Prediction }) {
   if (isPending(prediction.status)) {

@@ -1,12 +1,14 @@
 import { Badge } from '@mantine/core';
 
-import type { MaybeRiskCategory, RiskCategory } from '@/lib/api-types';
+import type { RiskCategory } from '@/lib/api-types';
 import { formatPercent } from '@/lib/format';
+import { isRiskCategory } from '@/lib/vocabulary';
 
 const LABELS: Record<RiskCategory, string> = { refer: 'Refer', routine: 'Routine' };
 
-export function RiskBadge({ category, probability }: { category: MaybeRiskCategory; probability?: number | null }) {
-  if (!category) return <Badge color="gray" variant="light">No result</Badge>;
+/** `category` is null (or, from the looser batch-result schema, blank) until a prediction is done. */
+export function RiskBadge({ category, probability }: { category: string | null; probability?: number | null }) {
+  if (!isRiskCategory(category)) return <Badge color="gray" variant="light">No result</Badge>;
   const suffix = probability === undefined || probability === null ? '' : ` · ${formatPercent(probability)}`;
   return (
     <Badge color={category === 'refer' ? 'red' : 'teal'} variant={category === 'refer' ? 'filled' : 'light'}>

@@ -1,5 +1,11 @@
-import type { ApiErrorBody } from './api-types';
 import { currentIdToken } from './firebase';
+
+/** The one error shape of docs/api.md; the schema does not describe error responses. */
+export type ApiErrorBody = {
+  code: string;
+  message?: string;
+  fields?: Record<string, string[]>;
+};
 
 export const API_BASE = '/api/v1/';
 

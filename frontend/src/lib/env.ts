@@ -1,8 +1,52 @@
 import { z } from 'zod';
 
+export type FirebaseConfig = {
+  apiKey: string;
+  projectId: string;
+  authDomain: string;
+  emulatorUrl?: string;
+};
+
+export type AppEnv = {
+  idleTimeoutMinutes: number;
+  firebase: FirebaseConfig | null;
+};
+
+// ---- run time: what Django injects into index.html as window.__NAEVUS_CONFIG__ (portal/urls.py::spa_config),
+// so that one build serves every deployment.
+const runtimeSchema = z.object({
+  firebase: z
+    .object({
+      apiKey: z.string().min(1),
+      authDomain: z.string().min(1),
+      projectId: z.string().min(1),
+      emulatorUrl: z.url().nullable(),
+    })
+    .nullable(),
+  idleTimeoutMinutes: z.number().positive(),
+});
+
+export function parseRuntimeConfig(raw: unknown): AppEnv {
+  const result = runtimeSchema.safeParse(raw);
+  if (!result.success) {
+    throw new Error(`Invalid run-time configuration (window.__NAEVUS_CONFIG__):\n${z.prettifyError(result.error)}`);
+  }
+  const { firebase, idleTimeoutMinutes } = result.data;
+  return {
+    idleTimeoutMinutes,
+    firebase: firebase && {
+      apiKey: firebase.apiKey,
+      authDomain: firebase.authDomain,
+      projectId: firebase.projectId,
+      emulatorUrl: firebase.emulatorUrl ?? undefined,
+    },
+  };
+}
+
+// ---- build time: VITE_APP_* for the Vite dev server, whose index.html Django never sees.
 const blankToUndefined = (value: unknown) => (value === '' ? undefined : value);
 
-const envSchema = z
+const buildSchema = z
   .object({
     VITE_APP_IDLE_TIMEOUT_MINUTES: z.preprocess(blankToUndefined, z.coerce.number().positive().default(15)),
     VITE_APP_FIREBASE_API_KEY: z.preprocess(blankToUndefined, z.string().optional()),
@@ -25,20 +69,8 @@ const envSchema = z
     }
   });
 
-export type FirebaseConfig = {
-  apiKey: string;
-  projectId: string;
-  authDomain: string;
-  emulatorUrl?: string;
-};
-
-export type AppEnv = {
-  idleTimeoutMinutes: number;
-  firebase: FirebaseConfig | null;
-};
-
 export function parseEnv(raw: Record<string, unknown>): AppEnv {
-  const result = envSchema.safeParse(raw);
+  const result = buildSchema.safeParse(raw);
   if (!result.success) {
     throw new Error(`Invalid frontend environment:\n${z.prettifyError(result.error)}`);
   }
@@ -57,4 +89,9 @@ export function parseEnv(raw: Record<string, unknown>): AppEnv {
   };
 }
 
-export const env: AppEnv = parseEnv(import.meta.env);
+/** The run-time configuration when the page carries one (served by Django), else the build-time environment. */
+export function resolveEnv(runtime: unknown, build: Record<string, unknown>): AppEnv {
+  return runtime === undefined ? parseEnv(build) : parseRuntimeConfig(runtime);
+}
+
+export const env: AppEnv = resolveEnv(window.__NAEVUS_CONFIG__, import.meta.env);

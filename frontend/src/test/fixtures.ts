@@ -1,7 +1,6 @@
 import type {
   Batch,
   BatchResult,
-  HistoryImage,
   HistoryLesion,
   Me,
   ModelVersion,
@@ -9,6 +8,7 @@ import type {
   Patient,
   PatientHistory,
   Prediction,
+  StoredImage,
 } from '@/lib/api-types';
 
 export const alice: Me = {
@@ -48,6 +48,7 @@ export function makePatient(overrides: Partial<Patient> = {}): Patient {
 export function makePrediction(overrides: Partial<Prediction> = {}): Prediction {
   return {
     id: 100,
+    url: '/api/v1/predictions/100/',
     image_id: 10,
     status: 'done',
     melanoma_probability: 0.82,
@@ -66,18 +67,20 @@ export function makePrediction(overrides: Partial<Prediction> = {}): Prediction 
   };
 }
 
-export function makeImage(overrides: Partial<HistoryImage> = {}): HistoryImage {
+export function makeImage(overrides: Partial<StoredImage> = {}): StoredImage {
   const id = overrides.id ?? 10;
   return {
     id,
+    lesion_id: 21,
     kind: 'dermoscopic',
     captured_at: '2025-11-20T10:00:00Z',
     uploaded_at: '2025-11-20T10:00:00Z',
     width: 600,
     height: 450,
+    sha256: 'c0ffee'.repeat(10) + 'c0ffee01',
     file_url: `/api/v1/images/${id}/file/`,
     thumbnail_url: `/api/v1/images/${id}/thumbnail/`,
-    predictions: [makePrediction({ id: id * 10, image_id: id, heatmap_url: `/api/v1/predictions/${id * 10}/heatmap/` })],
+    predictions: [makePrediction({ id: id * 10, url: `/api/v1/predictions/${id * 10}/`, image_id: id, heatmap_url: `/api/v1/predictions/${id * 10}/heatmap/` })],
     ...overrides,
   };
 }
@@ -96,6 +99,7 @@ export function makeHistory(): PatientHistory {
         predictions: [
           makePrediction({
             id: 120,
+            url: '/api/v1/predictions/120/',
             image_id: 12,
             melanoma_probability: 0.12,
             risk_category: 'routine',
@@ -113,7 +117,17 @@ export function makeHistory(): PatientHistory {
     label: 'Left calf',
     created_at: '2025-03-01T09:00:00Z',
     images: [],
-    outcomes: [{ id: 5, diagnosis: 'nevus', benign_malignant: 'benign', date: '2025-03-10', notes: '' }],
+    outcomes: [
+      {
+        id: 5,
+        lesion_id: 22,
+        diagnosis: 'nevus',
+        benign_malignant: 'benign',
+        date: '2025-03-10',
+        notes: '',
+        created_at: '2025-03-10T12:00:00Z',
+      },
+    ],
   };
   return { patient: makePatient(), lesions: [back, leg] };
 }
@@ -128,6 +142,7 @@ export function makeBatch(overrides: Partial<Batch> = {}): Batch {
     failed: 1,
     queued: 4,
     running: 1,
+    cancelled: 0,
     rate_per_min: 12,
     eta_seconds: 25,
     created_at: '2025-11-25T09:00:00Z',
@@ -139,34 +154,43 @@ export function makeBatch(overrides: Partial<Batch> = {}): Batch {
 
 export const batchResults: BatchResult[] = [
   {
+    prediction_id: 901,
     image_id: 501,
     file_name: 'ISIC_0000013.jpg',
     thumbnail_url: '/api/v1/images/501/thumbnail/',
     patient_id: 7,
+    lesion_id: 21,
     status: 'done',
     melanoma_probability: 0.91,
     risk_category: 'refer',
-    error: null,
+    heatmap_url: '/api/v1/predictions/901/heatmap/',
+    error: '',
   },
   {
+    prediction_id: 902,
     image_id: 502,
     file_name: 'ISIC_0000001.jpg',
     thumbnail_url: '/api/v1/images/502/thumbnail/',
     patient_id: null,
+    lesion_id: null,
     status: 'done',
     melanoma_probability: 0.05,
     risk_category: 'routine',
-    error: null,
+    heatmap_url: '/api/v1/predictions/902/heatmap/',
+    error: '',
   },
   {
     // An undecodable file never becomes an image, so it has neither an id nor a thumbnail.
+    prediction_id: null,
     image_id: null,
     file_name: 'broken.jpg',
     thumbnail_url: null,
     patient_id: null,
+    lesion_id: null,
     status: 'failed',
     melanoma_probability: null,
     risk_category: '',
+    heatmap_url: null,
     error: 'Not a decodable image',
   },
 ];
@@ -178,6 +202,7 @@ export function makeModel(overrides: Partial<ModelVersion> = {}): ModelVersion {
     version: '1',
     arch: 'efficientnet_lite0',
     img_size: 224,
+    melanoma_index: 1,
     class_names: ['nevus', 'melanoma'],
     threshold: 0.35,
     calibration: { temperature: 1.2 },

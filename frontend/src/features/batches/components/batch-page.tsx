@@ -5,12 +5,12 @@ import { Link } from 'react-router';
 import { AuthImage } from '@/components/auth-image';
 import { IntendedUse } from '@/components/intended-use';
 import { ModelTag } from '@/components/model-tag';
-import { STATUS_LABELS } from '@/components/prediction-summary';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { RiskBadge } from '@/components/risk-badge';
 import type { Batch } from '@/lib/api-types';
 import { formatDuration, formatPercent } from '@/lib/format';
 import { paths } from '@/lib/paths';
+import { isPredictionStatus, STATUS_LABELS } from '@/lib/vocabulary';
 
 import { downloadResultsCsv, useCancelBatch, useRetryBatch } from '../api/batch-actions';
 import { useBatch } from '../api/get-batch';
@@ -57,8 +57,7 @@ function BatchProgress({ batch }: { batch: Batch }) {
 export function BatchPage({ batchId }: { batchId: number }) {
   const batch = useBatch(batchId);
   const [page, setPage] = useState(1);
-  const live = batch.data?.status === 'running';
-  const results = useBatchResults(batchId, page, live);
+  const results = useBatchResults(batchId, page, batch.data?.status);
   const cancel = useCancelBatch(batchId);
   const retry = useRetryBatch(batchId);
   const [downloadError, setDownloadError] = useState<string | null>(null);
@@ -163,7 +162,7 @@ export function BatchPage({ batchId }: { batchId: number }) {
                   </Table.Td>
                   <Table.Td>
                     <Text size="sm" c={row.status === 'failed' ? 'red' : undefined}>
-                      {STATUS_LABELS[row.status]}
+                      {isPredictionStatus(row.status) ? STATUS_LABELS[row.status] : row.status}
                       {row.error ? `: ${row.error}` : ''}
                     </Text>
                   </Table.Td>

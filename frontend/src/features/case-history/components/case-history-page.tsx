@@ -3,7 +3,8 @@ import { Link } from 'react-router';
 
 import { IntendedUse } from '@/components/intended-use';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
-import { ANATOMIC_SITES, type AnatomicSite, type HistoryLesion } from '@/lib/api-types';
+import type { AnatomicSite, HistoryLesion } from '@/lib/api-types';
+import { ANATOMIC_SITES } from '@/lib/vocabulary';
 import { paths } from '@/lib/paths';
 
 import { useHistory } from '../api/get-history';

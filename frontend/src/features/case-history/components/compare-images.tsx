@@ -1,13 +1,13 @@
 import { Paper, SimpleGrid, Stack, Switch, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 
-import type { HistoryImage } from '@/lib/api-types';
+import type { StoredImage } from '@/lib/api-types';
 import { formatDate } from '@/lib/format';
 
 import { ImageWithHeatmap } from './lesion-image';
 
 /** Two images of one lesion side by side, oldest on the left, to judge change over time. */
-export function CompareImages({ images }: { images: [HistoryImage, HistoryImage] }) {
+export function CompareImages({ images }: { images: [StoredImage, StoredImage] }) {
   const [showHeatmap, setShowHeatmap] = useState(false);
   const sorted = [...images].sort((a, b) =>
     (a.captured_at ?? a.uploaded_at).localeCompare(b.captured_at ?? b.uploaded_at),

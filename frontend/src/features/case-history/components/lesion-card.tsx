@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 
 import { EmptyState } from '@/components/query-state';
-import type { HistoryImage, HistoryLesion } from '@/lib/api-types';
+import type { HistoryLesion, StoredImage } from '@/lib/api-types';
 import { formatDate } from '@/lib/format';
 import { paths } from '@/lib/paths';
 
@@ -20,7 +20,7 @@ export function LesionCard({ patientId, lesion }: { patientId: number; lesion: H
     setCompareIds((ids) => (ids.includes(imageId) ? ids.filter((id) => id !== imageId) : [...ids, imageId].slice(-2)));
   const compared = compareIds
     .map((id) => lesion.images.find((image) => image.id === id))
-    .filter((image): image is HistoryImage => image !== undefined);
+    .filter((image): image is StoredImage => image !== undefined);
 
   const title = lesion.label || `Lesion ${lesion.id}`;
   return (

@@ -3,7 +3,7 @@ import { useState } from 'react';
 
 import { AuthImage } from '@/components/auth-image';
 import { PredictionSummary, usePrediction } from '@/components/prediction-summary';
-import type { HistoryImage, Prediction } from '@/lib/api-types';
+import type { Prediction, StoredImage } from '@/lib/api-types';
 import { formatDate, formatDateTime } from '@/lib/format';
 
 /** The image with its heatmap laid over it, both scaled to the same box so the regions line up. */
@@ -12,7 +12,7 @@ export function ImageWithHeatmap({
   heatmapUrl,
   showHeatmap,
 }: {
-  image: HistoryImage;
+  image: StoredImage;
   heatmapUrl: string | null;
   showHeatmap: boolean;
 }) {
@@ -28,7 +28,7 @@ export function ImageWithHeatmap({
   );
 }
 
-function LatestPrediction({ image, initial }: { image: HistoryImage; initial: Prediction }) {
+function LatestPrediction({ image, initial }: { image: StoredImage; initial: Prediction }) {
   const { data: prediction } = usePrediction(initial);
   const [showHeatmap, setShowHeatmap] = useState(false);
   return (
@@ -50,7 +50,7 @@ export function LesionImage({
   selected,
   onToggleCompare,
 }: {
-  image: HistoryImage;
+  image: StoredImage;
   selected: boolean;
   onToggleCompare: (imageId: number) => void;
 }) {

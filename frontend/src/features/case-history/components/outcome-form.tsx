@@ -2,7 +2,8 @@ import { Alert, Button, Group, SegmentedControl, Select, Stack, Text, Textarea, 
 import { useForm } from '@mantine/form';
 
 import { ApiError } from '@/lib/api-client';
-import { DIAGNOSES, type Diagnosis, type OutcomeInput } from '@/lib/api-types';
+import type { Diagnosis, OutcomeInput } from '@/lib/api-types';
+import { DIAGNOSES } from '@/lib/vocabulary';
 
 import { useCreateOutcome } from '../api/create-outcome';
 

@@ -10,15 +10,16 @@ import { formatDateTime, formatPercent } from '@/lib/format';
 import { useActivateModel } from '../api/activate-model';
 import { useModels } from '../api/get-models';
 
-/** Metrics arrive as a nested JSON object; show its numeric leaves as "path: value" rows. */
-export function flattenMetrics(metrics: Record<string, unknown>, prefix = ''): [string, number][] {
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Metrics are free-form JSON in the schema; show the numeric leaves of a nested object as "path: value" rows. */
+export function flattenMetrics(metrics: unknown, prefix = ''): [string, number][] {
+  if (!isRecord(metrics)) return [];
   return Object.entries(metrics).flatMap(([key, value]): [string, number][] => {
     const name = prefix ? `${prefix}.${key}` : key;
     if (typeof value === 'number') return [[name, value]];
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
-      return flattenMetrics(value as Record<string, unknown>, name);
-    }
-    return [];
+    return flattenMetrics(value, name);
   });
 }
 
@@ -91,7 +92,7 @@ function ModelCard({ model, canActivate }: { model: ModelVersion; canActivate: b
           </div>
         </SimpleGrid>
         <Text size="xs" c="dimmed">
-          Classes: {model.class_names.join(', ')} · SHA-256 <Code>{model.sha256.slice(0, 12)}</Code>
+          Classes: {Array.isArray(model.class_names) ? model.class_names.join(', ') : '—'} · SHA-256 <Code>{model.sha256.slice(0, 12)}</Code>
         </Text>
         {metrics.length > 0 ? (
           <Table.ScrollContainer minWidth={320}>

@@ -1,14 +1,14 @@
 import { keepPreviousData, queryOptions, useQuery } from '@tanstack/react-query';
 
 import { api } from '@/lib/api-client';
-import type { Paginated, PatientListItem } from '@/lib/api-types';
+import type { PaginatedPatients } from '@/lib/api-types';
 
 export const PATIENTS_PAGE_SIZE = 20;
 
 export type PatientsQuery = { search: string; page: number };
 
 export const getPatients = ({ search, page }: PatientsQuery, signal?: AbortSignal) =>
-  api.get<Paginated<PatientListItem>>('patients/', { search, page, page_size: PATIENTS_PAGE_SIZE }, signal);
+  api.get<PaginatedPatients>('patients/', { search, page, page_size: PATIENTS_PAGE_SIZE }, signal);
 
 export const patientsQueryOptions = (query: PatientsQuery) =>
   queryOptions({

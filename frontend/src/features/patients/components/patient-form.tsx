@@ -12,20 +12,23 @@ const SEX_OPTIONS: { value: Sex; label: string }[] = [
   { value: 'unknown', label: 'Unknown' },
 ];
 
-const EMPTY: PatientInput = { mrn: '', name: '', sex: 'unknown', birth_year: null, notes: '' };
+/** The form always holds every field, including those the server would default. */
+export type PatientFormValues = Required<PatientInput>;
+
+const EMPTY: PatientFormValues = { mrn: '', name: '', sex: 'unknown', birth_year: null, notes: '' };
 
 type PatientFormProps = {
-  initialValues?: PatientInput;
+  initialValues?: PatientFormValues;
   submitLabel: string;
   pending: boolean;
   error: unknown;
-  onSubmit: (values: PatientInput) => void;
+  onSubmit: (values: PatientFormValues) => void;
   onCancel?: () => void;
 };
 
 export function PatientForm({ initialValues, submitLabel, pending, error, onSubmit, onCancel }: PatientFormProps) {
   const thisYear = new Date().getFullYear();
-  const form = useForm<PatientInput>({
+  const form = useForm<PatientFormValues>({
     initialValues: initialValues ?? EMPTY,
     validate: {
       mrn: (value) => (value.trim() ? null : 'Enter the medical record number'),

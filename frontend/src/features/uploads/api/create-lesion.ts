@@ -1,9 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 
 import { api } from '@/lib/api-client';
-import type { AnatomicSite, Lesion } from '@/lib/api-types';
-
-export type LesionInput = { anatomic_site: AnatomicSite; label: string };
+import type { Lesion, LesionInput } from '@/lib/api-types';
 
 export const createLesion = (patientId: number, input: LesionInput) =>
   api.post<Lesion>(`patients/${patientId}/lesions/`, input);

@@ -1,10 +1,10 @@
 import { api } from '@/lib/api-client';
-import type { HistoryImage, ImageKind } from '@/lib/api-types';
+import type { ImageKind, ImageUploadResponse, StoredImage } from '@/lib/api-types';
 
-export const uploadImage = async (lesionId: number, file: File, kind: ImageKind): Promise<HistoryImage> => {
+export const uploadImage = async (lesionId: number, file: File, kind: ImageKind): Promise<StoredImage> => {
   const form = new FormData();
   form.append('files', file);
   form.append('kind', kind);
-  const { images } = await api.postForm<{ images: HistoryImage[] }>(`lesions/${lesionId}/images/`, form);
+  const { images } = await api.postForm<ImageUploadResponse>(`lesions/${lesionId}/images/`, form);
   return images[0];
 };

@@ -6,7 +6,8 @@ import { Link } from 'react-router';
 import { IntendedUse } from '@/components/intended-use';
 import { ErrorState, LoadingState } from '@/components/query-state';
 import { ApiError } from '@/lib/api-client';
-import { ANATOMIC_SITES, type AnatomicSite, type ImageKind } from '@/lib/api-types';
+import type { AnatomicSite, ImageKind } from '@/lib/api-types';
+import { ANATOMIC_SITES } from '@/lib/vocabulary';
 import { paths } from '@/lib/paths';
 
 import { useCreateLesion } from '../api/create-lesion';

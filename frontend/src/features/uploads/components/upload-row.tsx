@@ -1,7 +1,8 @@
 import { Badge, Group, Loader, Paper, Stack, Text } from '@mantine/core';
 
-import { PredictionSummary, STATUS_LABELS, usePrediction } from '@/components/prediction-summary';
+import { PredictionSummary, usePrediction } from '@/components/prediction-summary';
 import type { Prediction } from '@/lib/api-types';
+import { STATUS_LABELS } from '@/lib/vocabulary';
 
 export type UploadItem = {
   key: string;
