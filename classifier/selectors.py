@@ -93,9 +93,9 @@ def batch_results(*, user, batch: BatchJob) -> list[dict]:
             "lesion_id": p.image.lesion_id,
             "status": p.status,
             "melanoma_probability": p.melanoma_probability,
-            "risk_category": p.risk_category,
+            "risk_category": p.risk_category or None,
             "has_heatmap": bool(p.heatmap),
-            "error": p.error,
+            "error": p.error or None,
         }
         for p in rows
     ]
@@ -108,7 +108,7 @@ def batch_results(*, user, batch: BatchJob) -> list[dict]:
             "lesion_id": None,
             "status": "failed",
             "melanoma_probability": None,
-            "risk_category": "",
+            "risk_category": None,
             "has_heatmap": False,
             "error": r.reason,
         }

@@ -14,6 +14,7 @@ class ModelVersionBriefSerializer(serializers.ModelSerializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     plots = serializers.SerializerMethodField()
+    class_names = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = ModelVersion
@@ -101,11 +102,11 @@ class BatchResultSerializer(serializers.Serializer):
     thumbnail_url = serializers.CharField(allow_null=True)
     patient_id = serializers.IntegerField(allow_null=True)
     lesion_id = serializers.IntegerField(allow_null=True)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Prediction.Status.choices)
     melanoma_probability = serializers.FloatField(allow_null=True)
-    risk_category = serializers.CharField(allow_blank=True)
+    risk_category = serializers.ChoiceField(choices=Prediction.Risk.choices, allow_null=True)
     heatmap_url = serializers.CharField(allow_null=True)
-    error = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_null=True)
 
 
 class BatchCreateSerializer(serializers.Serializer):

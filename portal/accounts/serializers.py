@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .models import Role
 from .selectors import user_membership
 
 
@@ -24,7 +25,7 @@ class MeSerializer(serializers.Serializer):
         membership = user_membership(user=user)
         return {"id": membership.clinic_id, "name": membership.clinic.name} if membership else None
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, user):
         membership = user_membership(user=user)
         return membership.role if membership else None

@@ -5,6 +5,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from classifier.serializers import ModelVersionBriefSerializer
+from classifier.services import model_version_active
+
 
 def _database_ok() -> bool:
     try:
@@ -34,14 +37,13 @@ class HealthApi(APIView):
         responses=inline_serializer(
             "Health",
             {
-                "database": serializers.CharField(),
-                "broker": serializers.CharField(),
-                "model": serializers.DictField(allow_null=True),
+                "database": serializers.ChoiceField(choices=["ok", "error"]),
+                "broker": serializers.ChoiceField(choices=["ok", "error"]),
+                "model": ModelVersionBriefSerializer(allow_null=True),
             },
         )
     )
     def get(self, request):
-        from classifier.services import model_version_active
 
         db = _database_ok()
         broker = _broker_ok()

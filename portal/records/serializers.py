@@ -11,7 +11,7 @@ from .vocabulary import AnatomicSite, BenignMalignant, Diagnosis, ImageKind, Sex
 
 class HighestRiskSerializer(serializers.Serializer):
     probability = serializers.FloatField()
-    risk_category = serializers.CharField()
+    risk_category = serializers.ChoiceField(choices=[("refer", "Refer"), ("routine", "Routine")])
     model_version_id = serializers.IntegerField()
 
 

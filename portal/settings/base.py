@@ -174,6 +174,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "PredictionStatusEnum": "classifier.models.Prediction.Status",
+        "RiskCategoryEnum": "classifier.models.Prediction.Risk",
+        "BatchStatusEnum": "classifier.models.BatchJob.Status",
+        "HealthStatusEnum": ["ok", "error"],
+    },
 }
 
 # Throttling counters live here: use Redis (CACHE_URL=redis://...) when several web processes run.
@@ -182,6 +188,14 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Celery: the database is the source of truth, the broker only transport.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_DIR = Path(env("NAEVUS_BROKER_DIR", default=str(VAR_DIR / "broker")))
+NAEVUS_VISIBILITY_TIMEOUT = env.int("NAEVUS_VISIBILITY_TIMEOUT", default=3600)
+# kombu looks for unacknowledged messages past the visibility timeout only every interval × throttle
+# seconds (100 s by default), so a job whose worker was killed would wait that long on top of the
+# timeout: scan on every tick, a few times per timeout (tests/reliability/test_faults.py, item 2).
+NAEVUS_REDIS_RESTORE_OPTIONS = {
+    "unacked_restore_interval": max(1, min(10, NAEVUS_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(CELERY_BROKER_DIR / "out"),
@@ -193,9 +207,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {
-        "visibility_timeout": env.int("NAEVUS_VISIBILITY_TIMEOUT", default=3600),
+        "visibility_timeout": NAEVUS_VISIBILITY_TIMEOUT,
         "socket_timeout": 5,
         "socket_connect_timeout": 5,
+        **NAEVUS_REDIS_RESTORE_OPTIONS,
     }
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -105,7 +105,7 @@ describe('bulk analysis', () => {
     // The first read of the batch finds it running; by the next (a second later) it has finished.
     let batchReads = 0;
     let finished = false;
-    const analysing = batchResults.map((row) => ({ ...row, status: 'running', melanoma_probability: null, risk_category: '', error: '' }));
+    const analysing = batchResults.map((row) => ({ ...row, status: 'running' as const, melanoma_probability: null, risk_category: null, error: null }));
     server.use(
       http.get(api('batches/31/'), () => {
         batchReads += 1;

@@ -508,12 +508,12 @@ export interface components {
             thumbnail_url: string | null;
             patient_id: number | null;
             lesion_id: number | null;
-            status: string;
+            status: components["schemas"]["PredictionStatusEnum"];
             /** Format: double */
             melanoma_probability: number | null;
-            risk_category: string;
+            risk_category: (components["schemas"]["RiskCategoryEnum"] | components["schemas"]["NullEnum"]) | null;
             heatmap_url: string | null;
-            error: string;
+            error: string | null;
         };
         /**
          * @description * `running` - Running
@@ -555,16 +555,20 @@ export interface components {
          */
         DiagnosisEnum: "melanoma" | "nevus" | "seborrheic keratosis" | "pigmented benign keratosis" | "lentigo NOS" | "lichenoid keratosis" | "solar lentigo" | "cafe-au-lait macule" | "atypical melanocytic proliferation" | "basal cell carcinoma" | "squamous cell carcinoma" | "actinic keratosis" | "dermatofibroma" | "vascular lesion" | "unknown";
         Health: {
-            database: string;
-            broker: string;
-            model: {
-                [key: string]: unknown;
-            } | null;
+            database: components["schemas"]["HealthStatusEnum"];
+            broker: components["schemas"]["HealthStatusEnum"];
+            model: components["schemas"]["ModelVersionBrief"] | null;
         };
+        /**
+         * @description * `ok` - ok
+         *     * `error` - error
+         * @enum {string}
+         */
+        HealthStatusEnum: "ok" | "error";
         HighestRisk: {
             /** Format: double */
             probability: number;
-            risk_category: string;
+            risk_category: components["schemas"]["RiskCategoryEnum"];
             model_version_id: number;
         };
         History: {
@@ -639,7 +643,7 @@ export interface components {
             last_name: string;
             is_superuser: boolean;
             readonly clinic: components["schemas"]["ClinicBrief"] | null;
-            readonly role: string | null;
+            readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
         };
         ModelVersion: {
             readonly id: number;
@@ -648,7 +652,7 @@ export interface components {
             /** @description timm architecture, e.g. efficientnet_b0 */
             readonly arch: string;
             readonly img_size: number;
-            readonly class_names: unknown;
+            readonly class_names: string[];
             readonly melanoma_index: number;
             /**
              * Format: double
@@ -835,6 +839,12 @@ export interface components {
          * @enum {string}
          */
         RiskCategoryEnum: "refer" | "routine";
+        /**
+         * @description * `clinician` - Clinician
+         *     * `clinic_admin` - Clinic admin
+         * @enum {string}
+         */
+        RoleEnum: "clinician" | "clinic_admin";
         /**
          * @description * `female` - Female
          *     * `male` - Male

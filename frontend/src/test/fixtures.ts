@@ -189,7 +189,7 @@ export const batchResults: BatchResult[] = [
     lesion_id: null,
     status: 'failed',
     melanoma_probability: null,
-    risk_category: '',
+    risk_category: null,
     heatmap_url: null,
     error: 'Not a decodable image',
   },
