@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from PIL import Image
 
@@ -105,6 +105,12 @@ class Command(BaseCommand):
                     lesion_owner=lesion_owner[lesion_span[0] : lesion_span[1]] - first,
                     image_owner=image_owner[image_span[0] : image_span[1]] - lesion_span[0],
                 )  # fmt: skip
+        if connection.vendor == "postgresql":
+            # A bulk load leaves the planner's statistics stale until autovacuum catches up, and with
+            # them the patient list picks a plan ~400× slower (8.4 s vs 20 ms at 2,000 patients).
+            with connection.cursor() as cursor:
+                for model in (Patient, Lesion, LesionImage, Prediction):
+                    cursor.execute(f'ANALYZE "{model._meta.db_table}"')
         self.stdout.write(
             f"clinic {clinic.pk}: {opts['patients']} patients, {opts['lesions']} lesions, "
             f"{opts['images']} images and predictions in {time.perf_counter() - started:.1f}s"

@@ -1,0 +1,247 @@
+"""Figure 5: the API on PostgreSQL with a large clinic (generate_fake_records: 10,000 patients,
+40,000 lesions, 100,000 images and predictions), against a 100-patient clinic in the same database.
+
+- patient list and case history p50/p95 over HTTP (gunicorn), and their query counts (counted
+  in-process with Django's test client: they must not depend on the size);
+- 50 simulated clinicians (threads, loopback only, 1–3 s think time after every click, bounded
+  by the batch) browsing list → case history → a prediction while a batch runs: p95, errors, and the batch's
+  rate against the same batch run alone just before.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from harness import Api, Figure, Stack, percentile, zip_of
+
+SMALL = {"patients": 100, "lesions": 400, "images": 1000}
+# Clinicians browse the first pages of the list (newest visits first); deep pages are a search's job.
+PAGES = 10
+
+
+@dataclass
+class Sizes:
+    patients: int
+    lesions: int
+    images: int
+    requests: int
+    clinicians: int
+    batch: int
+
+
+FULL = Sizes(patients=10_000, lesions=40_000, images=100_000, requests=60, clinicians=50, batch=500)
+QUICK = Sizes(patients=2_000, lesions=8_000, images=20_000, requests=20, clinicians=50, batch=100)
+
+
+def generate(*, clinic_id: int, username: str, patients: int, lesions: int, images: int) -> float:
+    from django.core.management import call_command
+
+    start = time.perf_counter()
+    call_command(
+        "generate_fake_records",
+        clinic=clinic_id,
+        user=username,
+        patients=patients,
+        lesions=lesions,
+        images=images,
+        stdout=open("/dev/null", "w"),
+    )
+    return time.perf_counter() - start
+
+
+def query_counts(user, patient_ids: list[int]) -> dict:
+    """Queries per request for the patient list and for each given patient's case history."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user)
+    counts = {}
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/api/v1/patients/").status_code == 200
+    counts["list"] = len(ctx.captured_queries)
+    for pid in patient_ids:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/api/v1/patients/{pid}/history/").status_code == 200
+        counts[f"history {pid}"] = len(ctx.captured_queries)
+    return counts
+
+
+def extreme_patients(clinic) -> tuple[int, int]:
+    """The clinic's patient with the fewest and the one with the most images."""
+    from django.db.models import Count
+
+    from portal.records.models import Patient
+
+    qs = Patient.objects.filter(clinic=clinic).annotate(n=Count("lesions__images"))
+    return qs.order_by("n", "id").first().pk, qs.order_by("-n", "id").first().pk
+
+
+def sequential(api: Api, patient_ids: list[int], n: int, rng: random.Random) -> dict[str, list[float]]:
+    out = {"list": [], "history": []}
+    pages = max(1, len(patient_ids) // 25)
+    for _ in range(n):
+        t = time.perf_counter()
+        api.get(f"/patients/?page={rng.randint(1, min(pages, PAGES))}").raise_for_status()
+        out["list"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        api.get(f"/patients/{rng.choice(patient_ids)}/history/").raise_for_status()
+        out["history"].append(time.perf_counter() - t)
+    return out
+
+
+class Clinician(threading.Thread):
+    """Browses as a clinician does: a page of the patient list, one case history, one prediction."""
+
+    def __init__(self, api: Api, stop: threading.Event, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.api, self.stop, self.rng = api, stop, random.Random(seed)
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    def timed(self, path: str):
+        """One click: the request, then the clinician reads the page."""
+        t = time.perf_counter()
+        try:
+            r = self.api.get(path, timeout=30)
+        except requests.RequestException as exc:
+            self.errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+            r = None
+        else:
+            self.latencies.append(time.perf_counter() - t)
+            if r.status_code >= 400:
+                self.errors.append(str(r.status_code))
+                r = None
+        self.stop.wait(self.rng.uniform(1.0, 3.0))
+        return r.json() if r is not None else None
+
+    def run(self) -> None:
+        self.stop.wait(self.rng.uniform(0, 3.0))  # clinicians do not all start on the same tick
+        while not self.stop.is_set():
+            page = self.timed(f"/patients/?page={self.rng.randint(1, PAGES)}")
+            if page and page["results"]:
+                history = self.timed(f"/patients/{self.rng.choice(page['results'])['id']}/history/")
+                predictions = [
+                    p["id"]
+                    for lesion in (history or {}).get("lesions", [])
+                    for image in lesion["images"]
+                    for p in image["predictions"]
+                ]
+                if predictions:
+                    self.timed(f"/predictions/{self.rng.choice(predictions)}/")
+
+
+def run(stack: Stack, api: Api, *, clinic, user, small_images: list[bytes], sizes: Sizes, say) -> list[Figure]:
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Clinic, Membership, Role
+    from portal.records.models import Patient
+
+    say(f"generating {sizes.patients} patients / {sizes.lesions} lesions / {sizes.images} images…")
+    gen_s = generate(
+        clinic_id=clinic.pk,
+        username=user.username,
+        patients=sizes.patients,
+        lesions=sizes.lesions,
+        images=sizes.images,
+    )
+    small_clinic = Clinic.objects.create(name="Bench small clinic")
+    small_user = get_user_model().objects.create_user(username="bench-small", password="bench password 123")
+    Membership.objects.create(user=small_user, clinic=small_clinic, role=Role.CLINICIAN)
+    generate(clinic_id=small_clinic.pk, username=small_user.username, **SMALL)
+
+    big_ids = list(Patient.objects.filter(clinic=clinic).values_list("pk", flat=True))
+    small_ids = list(Patient.objects.filter(clinic=small_clinic).values_list("pk", flat=True))
+    big_counts = query_counts(user, list(extreme_patients(clinic)))
+    small_counts = query_counts(small_user, list(extreme_patients(small_clinic)))
+
+    say("list and case history latency, sequential…")
+    small_api = Api(stack.base_url).login("bench-small", "bench password 123")
+    rng = random.Random(0)
+    sequential(api, big_ids, 3, rng)  # warm the connections and caches of both gunicorn workers
+    big = sequential(api, big_ids, sizes.requests, rng)
+    small = sequential(small_api, small_ids, sizes.requests, rng)
+
+    figures = []
+    for key, label in (("list", "patient list"), ("history", "case history")):
+        p95, base95 = percentile(big[key], 95), percentile(small[key], 95)
+        figures.append(
+            Figure(
+                figure=f"5 {label} p95, {sizes.patients}-patient clinic",
+                ours=f"{p95 * 1000:.0f} ms (p50 {percentile(big[key], 50) * 1000:.0f})",
+                baseline=f"{base95 * 1000:.0f} ms (p50 {percentile(small[key], 50) * 1000:.0f}), 100-patient clinic",
+                ratio=p95 / base95,
+                target="≤ 50 ms",
+                met=p95 <= 0.050,
+                note=f"{sizes.requests} sequential requests over HTTP"
+                + (f"; data generated in {gen_s:.0f}s" if key == "list" else ""),
+                data={"big_s": big[key], "small_s": small[key], "generate_s": gen_s},
+            )
+        )
+    big_history = sorted(v for k, v in big_counts.items() if k.startswith("history"))
+    small_history = sorted(v for k, v in small_counts.items() if k.startswith("history"))
+    constant = big_counts["list"] == small_counts["list"] and len(set(big_history + small_history)) == 1
+    figures.append(
+        Figure(
+            figure="5 queries per request (list / case history)",
+            ours=f"{big_counts['list']} / {big_history[-1]} (large clinic, largest patient)",
+            baseline=f"{small_counts['list']} / {small_history[0]} (small clinic, smallest patient)",
+            ratio=(big_counts["list"] + big_history[-1]) / (small_counts["list"] + small_history[0]),
+            target="constant",
+            met=constant,
+            data={"big": big_counts, "small": small_counts},
+        )
+    )
+
+    say(f"{sizes.batch}-image batch alone…")
+    archive = zip_of([small_images[i % len(small_images)] for i in range(sizes.batch)])
+    alone = api.run_batch(archive, poll_s=0.5)
+    say(f"the same batch with {sizes.clinicians} clinicians browsing…")
+    stop = threading.Event()
+    clinicians = [Clinician(api.clone(), stop, seed=i) for i in range(sizes.clinicians)]
+    for c in clinicians:
+        # gunicorn closes an idle keep-alive connection after 2 s, less than a clinician's think time,
+        # and reusing one races that close; a browser retries such a request, requests does not.
+        c.api.s.headers["Connection"] = "close"
+    for c in clinicians:
+        c.start()
+    try:
+        loaded = api.run_batch(archive, poll_s=0.5)
+    finally:
+        stop.set()
+        for c in clinicians:
+            c.join(timeout=40)
+    latencies = [x for c in clinicians for x in c.latencies]
+    errors = [e for c in clinicians for e in c.errors]
+    unloaded = big["list"] + big["history"]
+    p95 = percentile(latencies, 95)
+    rate_alone = alone["done"] / alone["total_s"]
+    rate_loaded = loaded["done"] / loaded["total_s"]
+    figures += [
+        Figure(
+            figure=f"5 {sizes.clinicians} clinicians browsing during a {sizes.batch}-image batch: p95",
+            ours=f"{p95 * 1000:.0f} ms, {len(errors)} errors / {len(latencies)} requests",
+            baseline=f"{percentile(unloaded, 95) * 1000:.0f} ms (same endpoints, one client, no batch)",
+            ratio=p95 / percentile(unloaded, 95),
+            target="≤ 200 ms, 0 errors",
+            met=p95 <= 0.200 and not errors,
+            note=f"p50 {percentile(latencies, 50) * 1000:.0f} ms; errors: {sorted(set(errors))[:3]}",
+            data={"p50_s": percentile(latencies, 50), "p95_s": p95, "requests": len(latencies), "errors": errors[:50]},
+        ),
+        Figure(
+            figure=f"5 batch rate while {sizes.clinicians} clinicians browse",
+            ours=f"{rate_loaded:.2f} img/s",
+            baseline=f"{rate_alone:.2f} img/s alone",
+            ratio=rate_loaded / rate_alone,
+            target="≥ 0.7×",
+            met=rate_loaded / rate_alone >= 0.7,
+            note=f"upload+validation {loaded['upload_s']:.0f}s loaded vs {alone['upload_s']:.0f}s alone",
+            data={"alone": alone, "loaded": loaded},
+        ),
+    ]
+    return figures
