@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Protocol
 
 import numpy as np
 import onnx
@@ -26,13 +25,12 @@ import torch
 from torch import nn
 
 from .artifact import atomic_output
+from .engine import BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA
 from .factory import cam_parts
-from .heatmap import class_activation_map
+from .onnx_runtime import OnnxPredictor, Predictor, _check_batch  # noqa: F401 — re-exported
 
 log = logging.getLogger(__name__)
 
-BACKEND_TORCH_CUDA = "torch-cuda"
-BACKEND_ONNX_CPU = "onnx-cpu"
 ONNX_OPSET = 18
 ONNX_PARITY_ATOL = 1e-4
 
@@ -41,18 +39,8 @@ class OnnxParityError(RuntimeError):
     """The exported graph does not reproduce PyTorch's outputs."""
 
 
-class Predictor(Protocol):
-    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
 def select_backend() -> str:
     return BACKEND_TORCH_CUDA if torch.cuda.is_available() else BACKEND_ONNX_CPU
-
-
-def _check_batch(batch: np.ndarray) -> np.ndarray:
-    if batch.ndim != 4 or batch.shape[1] != 3:
-        raise ValueError(f"expected a (N, 3, S, S) batch, got shape {batch.shape}")
-    return np.ascontiguousarray(batch, dtype=np.float32)
 
 
 def export_onnx(
@@ -105,46 +93,6 @@ def export_onnx(
         if features.shape != tuple(expected_features.shape):
             raise OnnxParityError(f"ONNX features shape {features.shape} != {tuple(expected_features.shape)}")
     log.info("exported ONNX model (logits max abs diff %.2e)", diff)
-
-
-class OnnxPredictor:
-    """ONNX Runtime on CPU.
-
-    The session is created on first use in the process that uses it: a
-    Celery prefork worker builds the predictor before forking, and an ORT
-    session's thread pool does not survive a fork.
-    """
-
-    def __init__(
-        self,
-        onnx_path: str | os.PathLike,
-        *,
-        class_weights: np.ndarray,
-        melanoma_index: int,
-        threads: int | None = None,
-    ) -> None:
-        self.onnx_path = os.fspath(onnx_path)
-        weights = np.asarray(class_weights, dtype=np.float32)
-        self.cam_weights = weights[melanoma_index] if weights.ndim == 2 else weights
-        self.threads = threads
-        self._session = None
-        self._pid: int | None = None
-
-    def _get_session(self):
-        if self._session is None or self._pid != os.getpid():
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(self.onnx_path, options, providers=["CPUExecutionProvider"])
-            self._pid = os.getpid()
-        return self._session
-
-    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, features = self._get_session().run(["logits", "features"], {"input": _check_batch(batch)})
-        return logits, class_activation_map(features, self.cam_weights)
 
 
 class TorchPredictor:

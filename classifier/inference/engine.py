@@ -9,38 +9,54 @@ reuse it. A source that cannot be decoded fails only its own ``Result``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
 
-from .artifact import Artifact, ArtifactIntegrityError, load_artifact, melanoma_score, sha256_file
-from .backends import (
-    BACKEND_ONNX_CPU,
-    BACKEND_TORCH_CUDA,
+from .heatmap import cam_to_overlay_png
+from .onnx_runtime import (
+    ONNX_ARTIFACT_KEY,
+    ONNX_CAM_WEIGHTS_KEY,
+    ONNX_META_KEY,
     OnnxPredictor,
     Predictor,
-    TorchPredictor,
-    export_onnx,
-    select_backend,
+    read_serving_metadata,
 )
-from .factory import cam_parts, create_model
-from .heatmap import cam_to_overlay_png
-from .preprocessing import ImageDecodeError, ImageSource
+from .preprocessing import ImageDecodeError, ImageSource, Preprocess
+from .scoring import ArtifactIntegrityError, melanoma_score, sha256_file
+
+# PyTorch (and timm) are imported only where a model must be built: export, the torch backends.
+# A CPU worker serving from ONNX never loads them (about 850 MB of resident memory less).
 
 log = logging.getLogger(__name__)
+
+BACKEND_ONNX_CPU = "onnx-cpu"
+BACKEND_TORCH_CUDA = "torch-cuda"
 
 # Explicit-only backend: PyTorch on the CPU, for tests and debugging.
 BACKEND_TORCH_CPU = "torch-cpu"
 BACKENDS = (BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA, BACKEND_TORCH_CPU)
-ONNX_ARTIFACT_KEY = "naevus_artifact_sha256"
 # ONNX Runtime on 2 CPU cores gains nothing from batching (EfficientNet-B0,
 # 224 px: batch 1/4/8/16 → 18.5/19.7/18.3/21.3 img/s, measured on a loaded
 # machine), so 8 only bounds one call's memory and latency; a GPU wants more.
 DEFAULT_BATCH_SIZE = {BACKEND_ONNX_CPU: 8, BACKEND_TORCH_CPU: 8, BACKEND_TORCH_CUDA: 32}
+
+
+def _select_backend() -> str:
+    """NAEVUS_INFERENCE_BACKEND when set; else CUDA if this machine has an NVIDIA device (only then is
+    torch imported to confirm it), else ONNX Runtime on the CPU."""
+    chosen = os.environ.get("NAEVUS_INFERENCE_BACKEND", "auto")
+    if chosen != "auto":
+        return chosen
+    if not any(os.path.exists(f"/dev/nvidia{i}") for i in range(16)):
+        return BACKEND_ONNX_CPU
+    from .backends import select_backend
+
+    return select_backend()
 
 
 @dataclass
@@ -65,26 +81,26 @@ class Result:
         return self.error is None
 
 
-def _build_model(artifact: Artifact):
+def _build_model(artifact):
+    from .factory import create_model
+
     meta = artifact.meta
     model = create_model(meta["arch"], num_classes=int(meta["num_classes"]))
     model.load_state_dict(artifact.state_dict, strict=True)
     return model.eval()
 
 
-def _onnx_artifact_sha256(onnx_path: str) -> str | None:
-    model = onnx.load(onnx_path, load_external_data=False)
-    return next((p.value for p in model.metadata_props if p.key == ONNX_ARTIFACT_KEY), None)
+def _export_for(artifact, onnx_path: str | os.PathLike) -> str:
+    from .backends import export_onnx
+    from .factory import cam_parts
 
-
-def _export_for(artifact: Artifact, onnx_path: str | os.PathLike) -> str:
     model = _build_model(artifact)
-    export_onnx(
-        model,
-        onnx_path,
-        img_size=artifact.preprocess.img_size,
-        metadata={ONNX_ARTIFACT_KEY: artifact.sha256},
-    )
+    metadata = {
+        ONNX_ARTIFACT_KEY: artifact.sha256,
+        ONNX_META_KEY: json.dumps(artifact.meta),
+        ONNX_CAM_WEIGHTS_KEY: json.dumps(cam_parts(model).weight.tolist()),
+    }
+    export_onnx(model, onnx_path, img_size=artifact.preprocess.img_size, metadata=metadata)
     return sha256_file(onnx_path)
 
 
@@ -95,16 +111,18 @@ def prepare_onnx(artifact_path: str | os.PathLike, onnx_path: str | os.PathLike,
     can tell that it belongs to the artifact it verified. ``sha256`` (the
     artifact's registered hash) is checked first when given.
     """
+    from .artifact import load_artifact
+
     return _export_for(load_artifact(artifact_path, expected_sha256=sha256), onnx_path)
 
 
 class Engine:
-    def __init__(self, *, artifact: Artifact, predictor: Predictor, backend: str, batch_size: int) -> None:
+    def __init__(self, *, meta: dict, sha256: str, predictor: Predictor, backend: str, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        self.meta = artifact.meta
-        self.sha256 = artifact.sha256
-        self.preprocess = artifact.preprocess
+        self.meta = meta
+        self.sha256 = sha256
+        self.preprocess = Preprocess.from_dict(meta["preprocess"])
         self.predictor = predictor
         self.backend = backend
         self.batch_size = batch_size
@@ -131,12 +149,11 @@ class Engine:
         path + ``.onnx``) is exported when missing or made from another
         artifact; ``onnx_sha256``, when given, must match the file.
         """
-        backend = backend or select_backend()
+        backend = backend or _select_backend()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {BACKENDS}")
-        artifact = load_artifact(artifact_path, expected_sha256=sha256)
-        meta = artifact.meta
-        melanoma_index = int(meta["melanoma_index"])
+        batch_size = batch_size or DEFAULT_BATCH_SIZE[backend]
+        served = None
         if backend == BACKEND_ONNX_CPU:
             onnx_path = os.fspath(onnx_path or f"{os.fspath(artifact_path)}.onnx")
             if onnx_sha256 is not None:
@@ -145,7 +162,29 @@ class Engine:
                     raise ArtifactIntegrityError(
                         f"ONNX file {onnx_path!r} has sha256 {actual}, registered {onnx_sha256}"
                     )
-            if not os.path.exists(onnx_path) or _onnx_artifact_sha256(onnx_path) != artifact.sha256:
+            served = read_serving_metadata(onnx_path) if os.path.exists(onnx_path) else None
+            if served is not None and sha256 is not None and served[0] == sha256.lower():
+                # The registered ONNX twin of the registered artifact: serve it without PyTorch,
+                # after checking the artifact's bytes too.
+                actual = sha256_file(artifact_path)
+                if actual != sha256.lower():
+                    raise ArtifactIntegrityError(
+                        f"artifact {os.fspath(artifact_path)!r} has sha256 {actual}, registered {sha256}"
+                    )
+                _, meta, weights = served
+                predictor = OnnxPredictor(
+                    onnx_path, class_weights=weights, melanoma_index=int(meta["melanoma_index"]), threads=threads
+                )
+                return cls(meta=meta, sha256=actual, predictor=predictor, backend=backend, batch_size=batch_size)
+        from .artifact import load_artifact
+        from .backends import TorchPredictor
+        from .factory import cam_parts
+
+        artifact = load_artifact(artifact_path, expected_sha256=sha256)
+        meta = artifact.meta
+        melanoma_index = int(meta["melanoma_index"])
+        if backend == BACKEND_ONNX_CPU:
+            if served is None or served[0] != artifact.sha256:
                 log.info("exporting ONNX for artifact %s", artifact.sha256[:12])
                 _export_for(artifact, onnx_path)
             predictor: Predictor = OnnxPredictor(
@@ -157,12 +196,7 @@ class Engine:
         else:
             device = "cuda" if backend == BACKEND_TORCH_CUDA else "cpu"
             predictor = TorchPredictor(_build_model(artifact), device=device, melanoma_index=melanoma_index)
-        return cls(
-            artifact=artifact,
-            predictor=predictor,
-            backend=backend,
-            batch_size=batch_size or DEFAULT_BATCH_SIZE[backend],
-        )
+        return cls(meta=meta, sha256=artifact.sha256, predictor=predictor, backend=backend, batch_size=batch_size)
 
     @property
     def threshold(self) -> float:

@@ -2,6 +2,7 @@
 Another clinic's object is indistinguishable from a missing one (404)."""
 
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from portal.accounts.selectors import user_clinic
@@ -41,8 +42,11 @@ def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
         image__lesion__patient=OuterRef("pk"), status=Prediction.Status.DONE, melanoma_probability__isnull=False
     ).order_by("-melanoma_probability")
     audit_record(user=user, action=Action.READ, object_type="patient_list", object_id="")
+    # Correlated subqueries rather than Count("lesions"): a GROUP BY over the whole clinic would be
+    # computed before the page is cut (90 ms against 10 ms at 10,000 patients, bench/README.md).
+    lesions = Lesion.objects.filter(patient=OuterRef("pk")).order_by().values("patient").annotate(n=Count("*"))
     return qs.annotate(
-        lesion_count=Count("lesions", distinct=True),
+        lesion_count=Coalesce(Subquery(lesions.values("n")[:1]), 0),
         top_probability=Subquery(done.values("melanoma_probability")[:1]),
         top_risk=Subquery(done.values("risk_category")[:1]),
         top_model_version_id=Subquery(done.values("model_version_id")[:1]),
