@@ -107,19 +107,20 @@ def _analyse(claimed: list[Prediction]) -> None:
 )
 def predict(self, prediction_ids: list[int]):
     """Analyses a small chunk of predictions together. A job that was already running when its
-    worker died is a suspect (it may be the cause): suspects run one at a time, each committed before
-    the next, so a poison image only ever takes itself down."""
+    worker died is a suspect (it may be the cause): suspects are claimed and run one at a time, each
+    committed before the next, so a poison image only ever takes itself down — and the suspects
+    behind it in the chunk spend no attempt until their own turn comes."""
     with _locks(prediction_ids) as held:
         try:
-            suspects, fresh = [], []
-            for pid in held:
-                before = Prediction.objects.filter(pk=pid).values_list("status", flat=True).first()
+            running = set(
+                Prediction.objects.filter(pk__in=held, status=Prediction.Status.RUNNING).values_list("pk", flat=True)
+            )
+            for pid in (pid for pid in held if pid in running):
                 claimed = services.prediction_claim(prediction_id=pid, worker=_WORKER)
-                if claimed is None:
-                    continue
-                (suspects if before == Prediction.Status.RUNNING else fresh).append(claimed)
-            for prediction in suspects:
-                _analyse([prediction])
+                if claimed is not None:
+                    _analyse([claimed])
+            fresh = [services.prediction_claim(prediction_id=pid, worker=_WORKER) for pid in held if pid not in running]
+            fresh = [prediction for prediction in fresh if prediction is not None]
             if fresh:
                 _analyse(fresh)
         except SoftTimeLimitExceeded:

@@ -26,6 +26,7 @@ def session_login(*, request, username: str, password: str):
             code="account_locked",
             status=429,
             fields={"retry_after": [str(retry)]},
+            retry_after=retry,
         )
     user = authenticate(request, username=username, password=password)
     if user is None:

@@ -2,7 +2,8 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 
@@ -12,12 +13,21 @@ logger = logging.getLogger(__name__)
 class ApplicationError(Exception):
     """A failure a user can act on. `status` is the HTTP status the API answers with."""
 
-    def __init__(self, message: str, *, code: str = "error", status: int = 400, fields: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "error",
+        status: int = 400,
+        fields: dict | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.fields = fields or {}
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(ApplicationError):
@@ -46,7 +56,17 @@ def exception_handler(exc, context):
         body = {"code": exc.code, "message": exc.message}
         if exc.fields:
             body["fields"] = exc.fields
-        return Response(body, status=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return Response(body, status=exc.status, headers=headers)
+    # Django's own request limits, met while DRF parses the body: a clear 4xx in our shape, not an HTML page.
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        message = f"At most {limit} files per request; use a batch (zip) for more."
+        return Response({"code": "too_many_files", "message": message}, status=400)
+    if isinstance(exc, TooManyFieldsSent):
+        return Response({"code": "too_many_fields", "message": "The request has too many fields."}, status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"code": "request_too_large", "message": "The request body is too large."}, status=413)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

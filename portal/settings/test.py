@@ -6,8 +6,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The real local Redis, on a database of its own; integration tests run a real worker against it.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("NAEVUS_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": NAEVUS_VISIBILITY_TIMEOUT,  # noqa: F405
     "socket_timeout": 2,
     "socket_connect_timeout": 2,
+    **NAEVUS_REDIS_RESTORE_OPTIONS,  # noqa: F405
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min", "upload": "1000/min"}}  # noqa: F405
