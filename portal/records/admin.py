@@ -16,6 +16,17 @@ def admin_clinic(request):
     return None
 
 
+# How each model a clinic admin may point at reaches its clinic.
+_CLINIC_PATHS = {
+    "accounts.Clinic": "pk",
+    "records.Patient": "clinic",
+    "records.Lesion": "patient__clinic",
+    "records.LesionImage": "clinic",
+    "auth.User": "membership__clinic",
+    "classifier.BatchJob": "clinic",
+}
+
+
 class ClinicScopedAdmin(admin.ModelAdmin):
     clinic_path = "clinic"
 
@@ -47,9 +58,12 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Every choice, raw-id fields included (they validate against this queryset), stays inside the
+        # clinic admin's clinic: an id typed by hand cannot attach a row to another clinic's patient.
         clinic = None if request.user.is_superuser else admin_clinic(request)
-        if clinic is not None and db_field.name == "clinic":
-            kwargs["queryset"] = db_field.related_model.objects.filter(pk=clinic.pk)
+        path = _CLINIC_PATHS.get(db_field.related_model._meta.label)
+        if clinic is not None and path is not None:
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(**{path: clinic.pk})
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

@@ -163,11 +163,6 @@ def test_a_clinic_admin_cannot_change_another_clinics_patient(clinic_admin, two_
     assert other.name != "Renamed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="portal/records/admin.py: raw_id_fields (Lesion.patient, LesionImage.lesion, Outcome.lesion) are not "
-    "scoped to the admin's clinic; ClinicScopedAdmin.formfield_for_foreignkey limits only `clinic`",
-)
 def test_a_clinic_admin_cannot_attach_a_lesion_to_another_clinics_patient(clinic_admin, two_clinics):
     """Item 25: a raw-id field takes any id typed into it."""
     _, other = two_clinics
