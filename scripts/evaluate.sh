@@ -16,8 +16,8 @@ done
   --data "$DATA/isic-ham-600px/labels.csv:$DATA/isic-ham-600px" \
   --external "$DATA/isic2017-ext/labels.csv:$DATA/isic2017-ext" \
   --arch tf_efficientnet_lite0 --init imagenet \
-  --img-size 160 --color-constancy shades_of_gray --augment strong \
-  --epochs 6 --batch-size 32 --lr 5e-4 --folds 5 --fold 0 --seed 42 \
+  --img-size 224 --color-constancy shades_of_gray --augment strong \
+  --epochs 8 --batch-size 32 --lr 5e-4 --folds 5 --fold 0 --seed 42 \
   --workers 0 --tta --bootstrap 1000 --no-progress \
   --out "$OUT" --no-register "$@"
 "$PY" -m training.core.summary "$OUT/metrics.json"

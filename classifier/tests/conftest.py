@@ -29,6 +29,9 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str =
 class WorkerProcess:
     """`celery worker` in its own process group, so a test can SIGKILL it (children included)."""
 
+    app = "portal"
+    name_prefix = "test"
+
     def __init__(self, env: dict, log_path: Path, concurrency: int = 1):
         self.env = env
         self.log_path = log_path
@@ -43,7 +46,7 @@ class WorkerProcess:
                 "-m",
                 "celery",
                 "-A",
-                "portal",
+                self.app,
                 "worker",
                 "-Q",
                 "inference,default",
@@ -55,7 +58,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--without-heartbeat",
                 "-n",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
+                f"{self.name_prefix}-{uuid.uuid4().hex[:8]}@%h",
                 "-l",
                 "INFO",
             ],  # fmt: skip

@@ -6,9 +6,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -145,41 +143,16 @@ def fault_env(worker_env):
 class FaultWorker(WorkerProcess):
     """`celery -A tests.reliability.fault_app worker`: the product's worker with the fault hooks."""
 
+    app = "tests.reliability.fault_app"
+    name_prefix = "fault"
+
     def __init__(self, env: dict, log_path: Path, concurrency: int = 1):
         super().__init__(env, log_path, concurrency)
         self.started_at = 0.0
 
     def start(self):
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tests.reliability.fault_app",
-                "worker",
-                "-Q",
-                "inference,default",
-                "-c",
-                str(self.concurrency),
-                "-P",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"fault-{uuid.uuid4().hex[:8]}@%h",
-                "-l",
-                "INFO",
-            ],  # fmt: skip
-            cwd=ROOT,
-            env=self.env,
-            stdout=open(self.log_path, "ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
+        return super().start()
 
     def wait_ready(self, timeout: float = 90) -> float:
         wait_for(lambda: " ready." in self.log(), timeout=timeout, interval=0.2, message="the worker to start")
