@@ -157,7 +157,37 @@ def prediction_claim(*, prediction_id: int, worker: str) -> Prediction | None:
         return prediction
 
 
-def prediction_store_result(*, prediction: Prediction, result) -> bool:
+def predictions_claim_fresh(*, prediction_ids: list[int], worker: str) -> list[Prediction]:
+    """Claims a chunk of queued jobs in one transaction (one SELECT … FOR UPDATE and one UPDATE)
+    rather than one commit per image; jobs at the attempt cap go through `prediction_claim`, which
+    fails them with the reason."""
+    now = timezone.now()
+    cap = settings.NAEVUS_MAX_ATTEMPTS
+    with transaction.atomic():
+        rows = list(
+            Prediction.objects.select_for_update()
+            .select_related("image", "model_version")
+            .filter(pk__in=prediction_ids, status=Prediction.Status.QUEUED, attempts__lt=cap)
+            .order_by("pk")
+        )
+        for prediction in rows:
+            prediction.status = Prediction.Status.RUNNING
+            prediction.attempts += 1
+            if prediction.started_at is None and prediction.queued_at:
+                prediction.queue_ms = (now - prediction.queued_at).total_seconds() * 1000
+            prediction.started_at = now
+            prediction.worker = worker[:200]
+        Prediction.objects.bulk_update(rows, ["status", "attempts", "queue_ms", "started_at", "worker"])
+    claimed_ids = {p.pk for p in rows}
+    over_cap = Prediction.objects.filter(
+        pk__in=[pid for pid in prediction_ids if pid not in claimed_ids], status=Prediction.Status.QUEUED
+    ).values_list("pk", flat=True)
+    for pid in over_cap:
+        prediction_claim(prediction_id=pid, worker=worker)
+    return rows
+
+
+def prediction_store_result(*, prediction: Prediction, result, finish_batch: bool = True) -> bool:
     """Stores a finished analysis. Idempotent: only a running prediction takes a result."""
     version = prediction.model_version
     probability = float(result.probability)
@@ -183,15 +213,17 @@ def prediction_store_result(*, prediction: Prediction, result) -> bool:
     )
     if not updated and heatmap_name:
         prediction.heatmap.storage.delete(heatmap_name)
-    _batch_maybe_finish(prediction.batch_id)
+    if finish_batch:
+        _batch_maybe_finish(prediction.batch_id)
     return bool(updated)
 
 
-def prediction_fail(*, prediction: Prediction, reason: str) -> None:
+def prediction_fail(*, prediction: Prediction, reason: str, finish_batch: bool = True) -> None:
     Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
         status=Prediction.Status.FAILED, error=reason[:1000], finished_at=timezone.now()
     )
-    _batch_maybe_finish(prediction.batch_id)
+    if finish_batch:
+        _batch_maybe_finish(prediction.batch_id)
 
 
 def prediction_release(*, prediction: Prediction) -> None:

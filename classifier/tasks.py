@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 from . import services
 from .models import ModelVersion, Prediction
@@ -90,11 +90,15 @@ def _analyse(claimed: list[Prediction]) -> None:
         if not readable:
             continue
         results = engine.analyse(sources)
-        for prediction, result in zip(readable, results, strict=True):
-            if result.error:
-                services.prediction_fail(prediction=prediction, reason=result.error)
-            else:
-                services.prediction_store_result(prediction=prediction, result=result)
+        # One transaction for the chunk's results, and one look at each batch's completion after it.
+        with transaction.atomic():
+            for prediction, result in zip(readable, results, strict=True):
+                if result.error:
+                    services.prediction_fail(prediction=prediction, reason=result.error, finish_batch=False)
+                else:
+                    services.prediction_store_result(prediction=prediction, result=result, finish_batch=False)
+        for batch_id in {p.batch_id for p in readable if p.batch_id}:
+            services.batch_finish_if_complete(batch_id)
 
 
 @shared_task(
@@ -119,8 +123,9 @@ def predict(self, prediction_ids: list[int]):
                 claimed = services.prediction_claim(prediction_id=pid, worker=_WORKER)
                 if claimed is not None:
                     _analyse([claimed])
-            fresh = [services.prediction_claim(prediction_id=pid, worker=_WORKER) for pid in held if pid not in running]
-            fresh = [prediction for prediction in fresh if prediction is not None]
+            fresh = services.predictions_claim_fresh(
+                prediction_ids=[pid for pid in held if pid not in running], worker=_WORKER
+            )
             if fresh:
                 _analyse(fresh)
         except SoftTimeLimitExceeded:
