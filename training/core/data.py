@@ -9,6 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REQUIRED_COLUMNS = ("image_name", "diagnosis", "target")
+# The SIIM-ISIC 2020 train.csv layout, as `export_dataset` writes it.
+SIIM_ISIC_COLUMNS = (
+    "image_name",
+    "patient_id",
+    "sex",
+    "age_approx",
+    "anatom_site_general_challenge",
+    "diagnosis",
+    "benign_malignant",
+    "target",
+)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 BINARY_CLASSES = ("benign", "melanoma")

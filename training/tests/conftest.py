@@ -10,16 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-COLUMNS = [
-    "image_name",
-    "patient_id",
-    "sex",
-    "age_approx",
-    "anatom_site_general_challenge",
-    "diagnosis",
-    "benign_malignant",
-    "target",
-]
+from training.core.data import SIIM_ISIC_COLUMNS as COLUMNS
 
 
 def make_source(root: Path, *, n: int = 24, size: int = 40, seed: int = 0, patients: int | None = None) -> str:

@@ -16,17 +16,7 @@ from django.db.models import OuterRef, Subquery
 
 from portal.records.models import LesionImage, Outcome
 from portal.records.vocabulary import AnatomicSite, Diagnosis, Sex
-
-COLUMNS = [
-    "image_name",
-    "patient_id",
-    "sex",
-    "age_approx",
-    "anatom_site_general_challenge",
-    "diagnosis",
-    "benign_malignant",
-    "target",
-]
+from training.core.data import SIIM_ISIC_COLUMNS as COLUMNS
 
 
 def _age_approx(birth_year: int | None, year: int) -> str:
