@@ -160,9 +160,10 @@ def test_a_truncated_or_bit_flipped_jpeg_is_refused_as_corrupt(api, lesion, sett
 
 
 def test_bit_flips_in_jpeg_pixel_data_are_refused_or_stored_as_a_clean_reencoding_never_a_500(api, lesion, settings):
-    """Item 12, the part no validator can promise: JPEG has no checksum, so a flipped bit inside the
-    entropy-coded pixels may still decode (to wrong pixels). What must hold is that each such file is
-    either refused as corrupt or stored as a fresh, decodable re-encoding — never an error."""
+    """Item 12, the part no validator can fully promise: JPEG has no checksum, so a flipped bit that
+    still forms valid Huffman codes decodes (to wrong pixels) and cannot be told from a real image.
+    libjpeg-turbo's strict mode refuses every flip it notices (Pillow alone noticed none of these
+    30); each remaining file is stored as a fresh, decodable re-encoding — never an error."""
     import random
 
     good = jpeg_bytes((128, 128), color=(150, 90, 60))
@@ -178,6 +179,7 @@ def test_bit_flips_in_jpeg_pixel_data_are_refused_or_stored_as_a_clean_reencodin
         outcomes[response.status_code] += 1
         if response.status_code == 400:
             assert response.json()["code"] == "corrupt_image"
+    assert outcomes[400] >= 20, outcomes
     for image in LesionImage.objects.all():
         with image.file.open("rb") as fh, Image.open(fh) as stored:
             stored.load()
