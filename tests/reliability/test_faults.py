@@ -71,9 +71,9 @@ def assert_exactly_one_each(batch_id: int, n: int, version) -> None:
 def test_killing_a_worker_child_twice_mid_inference_retries_just_the_killed_jobs(
     as_user, alice, tiny_model, fault_workers
 ):
-    """Item 1, with 64 images: the jobs in flight when their process was SIGKILLed run again
+    """Item 1, a 300-image batch: the jobs in flight when their process was SIGKILLed run again
     (attempts = 2); every other job ran once."""
-    n = 64
+    n = 300
     batch_id = _post_batch(as_user(alice), make_zip(n))
     worker = fault_workers(NAEVUS_TEST_ANALYSE_DELAY=0.4)
     worker.wait_ready()
