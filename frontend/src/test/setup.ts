@@ -38,7 +38,21 @@ window.scrollTo = () => {};
 // Node's fetch (which msw intercepts) cannot serialise jsdom's FormData and hangs; use Node's own classes,
 // taking FormData from a Response since Node exposes no other handle on it once jsdom has replaced the global.
 const NodeFormData = (await new Response(new URLSearchParams('a=b')).formData()).constructor as typeof FormData;
-Object.assign(globalThis, { FormData: NodeFormData, File: NodeFile, Blob: NodeBlob });
+const JsdomFormData = globalThis.FormData;
+// React 19 builds `new FormData(form, submitter)` itself when a form is submitted during a transition (a
+// navigation, say); Node's FormData takes no form, so read the text fields with jsdom's and copy them across
+// (the app sends files with FormData it builds itself, never through React's form actions).
+class TestFormData extends NodeFormData {
+  constructor(form?: HTMLFormElement, submitter?: HTMLElement | null) {
+    super();
+    if (form) {
+      for (const [key, value] of new JsdomFormData(form, submitter)) {
+        if (typeof value === 'string') this.append(key, value);
+      }
+    }
+  }
+}
+Object.assign(globalThis, { FormData: TestFormData, File: NodeFile, Blob: NodeBlob });
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => {
