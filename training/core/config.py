@@ -20,7 +20,8 @@ class TrainConfig:
     data: list[str]
     out: str
     external: list[str] = field(default_factory=list)
-    task: Task = "binary"
+    # Diagnosis-level target by default: triage reads P(melanoma) from it (see training/EVALUATION.md).
+    task: Task = "diagnosis"
     arch: str = "tf_efficientnet_lite0"
     init: str = "imagenet"
     img_size: int = 224
@@ -34,8 +35,12 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     # Epochs during which only the classifier head trains: a cheap fine-tune for the CPU demo.
     freeze_backbone_epochs: int = 0
+    # Stem and first N stages frozen for the whole run (ImageNet filters; no backward pass there).
+    freeze_blocks: int = 0
     ema_decay: float = 0.0
     imbalance: Imbalance = "weighted_loss"
+    # Draw every training source equally often per epoch (weights 1/size of its source).
+    balance_sources: bool = False
     augment: Augment = "strong"
     folds: int = 5
     fold: int = 0
@@ -44,6 +49,9 @@ class TrainConfig:
     channels_last: bool = True
     # On 2 shared CPU cores a loader process competes with the model for the cores (bench: slower).
     workers: int = 0
+    # Decoded, resized pixels are packed here once and reused by every later epoch and run
+    # ("" = the run's own folder, out/cache).
+    cache_dir: str = ""
     tta: bool = False
     target_sensitivity: float = 0.95
     calibration: Calibration = "temperature"
@@ -63,12 +71,18 @@ class TrainConfig:
             raise ValueError(f"fold must be in [0, {self.folds})")
         if not 0.0 < self.target_sensitivity < 1.0:
             raise ValueError("target_sensitivity must be in (0, 1)")
+        if self.freeze_blocks < 0:
+            raise ValueError("freeze_blocks must be >= 0")
         if self.accum_steps < 1 or self.batch_size < 1 or self.epochs < 1:
             raise ValueError("epochs, batch_size and accum_steps must be >= 1")
 
     @property
     def out_dir(self) -> Path:
         return Path(self.out)
+
+    @property
+    def pixel_cache(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else self.out_dir / "cache"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

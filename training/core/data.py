@@ -70,11 +70,20 @@ class Record:
     sex: str = ""
     age_approx: str = ""
     anatom_site: str = ""
+    lesion_id: str = ""
 
     @property
     def group(self) -> str:
-        """Images without a patient id count as their own patient."""
-        return f"patient:{self.patient_id}" if self.patient_id else f"image:{self.source}/{self.image_name}"
+        """What must stay on one side of a split: the patient, else the lesion, else the image itself.
+
+        Several images of one lesion (HAM10000 has up to six) are near-duplicates; letting them straddle
+        train and test would inflate every held-out figure.
+        """
+        if self.patient_id:
+            return f"patient:{self.patient_id}"
+        if self.lesion_id:
+            return f"lesion:{self.lesion_id}"
+        return f"image:{self.source}/{self.image_name}"
 
 
 def class_names(task: str) -> tuple[str, ...]:
@@ -153,6 +162,7 @@ def read_siim_isic(csv_path: Path, images: Path, *, source: str | None = None) -
                     sex=row.get("sex") or "",
                     age_approx=row.get("age_approx") or "",
                     anatom_site=row.get("anatom_site_general_challenge") or "",
+                    lesion_id=(row.get("lesion_id") or "").strip(),
                 )
             )
     if not records:

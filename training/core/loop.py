@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from training.core import checkpoint
 from training.core.config import TrainConfig
-from training.core.dataset import LesionDataset, seed_worker
+from training.core.dataset import LesionDataset, normalize_batch, seed_worker
 from training.core.distributed import Runtime
 from training.core.metrics import roc_auc, uncalibrated_probability
 
@@ -101,6 +101,15 @@ def warmup_cosine(total_steps: int, warmup_steps: int, floor: float = 0.01) -> C
     return factor
 
 
+def format_eta(seconds: float) -> str:
+    """Time left for the whole run (training images only; evaluation adds a little per epoch)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 # Prediction --------------------------------------------------------------------------------------
 
 
@@ -127,10 +136,8 @@ def predict(
     shard = list(range(runtime.rank, len(dataset), runtime.world_size))
     loader = DataLoader(torch.utils.data.Subset(dataset, shard), batch_size=batch_size, num_workers=workers)
     indices, outputs = [], []
-    for images, _, index in loader:
-        images = images.to(runtime.device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+    for pixels, _, index in loader:
+        images = _model_input(pixels, dataset, runtime.device, channels_last)
         views = range(8) if tta else range(1)
         with precision.autocast(runtime.device):
             logits = torch.stack([model(dihedral(images, k)).float() for k in views]).mean(0)
@@ -146,6 +153,13 @@ def predict(
     result = np.empty_like(logits)
     result[order] = logits
     return result
+
+
+def _model_input(
+    pixels: torch.Tensor, dataset: LesionDataset, device: torch.device, channels_last: bool
+) -> torch.Tensor:
+    images = normalize_batch(pixels.to(device, non_blocking=True), dataset.preprocess)
+    return images.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 # Training ----------------------------------------------------------------------------------------
@@ -189,6 +203,45 @@ def _set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
             param.requires_grad_(trainable)
 
 
+def make_sampler(cfg: TrainConfig, runtime: Runtime, train_set: LesionDataset, *, num_classes: int) -> Sampler[int]:
+    """Plain shuffling, or weighted draws that even out classes (`imbalance="sampler"`) and/or sources.
+
+    Balancing sources gives every source the same expected number of draws per epoch, so that a
+    2,000-image source is not drowned by a 10,000-image one.
+    """
+    weights = np.ones(len(train_set), dtype=float)
+    if cfg.imbalance == "sampler":
+        per_class = class_weights(train_set.labels, num_classes).numpy()
+        weights *= per_class[np.asarray(train_set.labels)]
+    if cfg.balance_sources:
+        sources = [r.source for r in train_set.records]
+        counts = {source: sources.count(source) for source in set(sources)}
+        weights *= np.asarray([len(sources) / (len(counts) * counts[s]) for s in sources])
+    if cfg.imbalance == "sampler" or cfg.balance_sources:
+        return DistributedWeightedSampler(
+            weights.tolist(), rank=runtime.rank, world_size=runtime.world_size, seed=cfg.seed
+        )
+    return DistributedSampler(
+        train_set, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=cfg.seed
+    )
+
+
+def frozen_prefix(model: nn.Module, blocks: int) -> list[nn.Module]:
+    """The stem and the first `blocks` stages of a timm EfficientNet-style model.
+
+    Early stages run at the highest resolution, so skipping their backward pass saves the most
+    time on a CPU, and their ImageNet edge and texture filters transfer to dermoscopy as they are.
+    """
+    if blocks <= 0:
+        return []
+    stages = getattr(model, "blocks", None)
+    if stages is None or not hasattr(model, "conv_stem"):
+        raise ValueError(f"freeze_blocks needs a timm EfficientNet-style model (conv_stem + blocks), not {type(model)}")
+    if blocks > len(stages):
+        raise ValueError(f"freeze_blocks={blocks} but the model has {len(stages)} stages")
+    return [model.conv_stem, model.bn1, *list(stages)[:blocks]]
+
+
 def _wrap(model: nn.Module, runtime: Runtime) -> nn.Module:
     if not runtime.distributed:
         return model
@@ -212,22 +265,7 @@ def fit(
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
 
-    if cfg.imbalance == "sampler":
-        per_class = class_weights(train_set.labels, num_classes)
-        sampler: Sampler[int] = DistributedWeightedSampler(
-            [float(per_class[label]) for label in train_set.labels],
-            rank=runtime.rank,
-            world_size=runtime.world_size,
-            seed=cfg.seed,
-        )
-    else:
-        sampler = DistributedSampler(
-            train_set,
-            num_replicas=runtime.world_size,
-            rank=runtime.rank,
-            shuffle=True,
-            seed=cfg.seed,
-        )
+    sampler = make_sampler(cfg, runtime, train_set, num_classes=num_classes)
     loss_weight = class_weights(train_set.labels, num_classes).to(device) if cfg.imbalance == "weighted_loss" else None
     loader = DataLoader(
         train_set,
@@ -241,6 +279,7 @@ def fit(
         persistent_workers=False,
     )
 
+    prefix = frozen_prefix(model, cfg.freeze_blocks)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(loader) / cfg.accum_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -284,9 +323,14 @@ def fit(
         if frozen != wrapped_frozen:
             # DDP fixes its set of gradient buckets at construction: re-wrap when it changes.
             _set_backbone_trainable(model, not frozen)
+            for module in prefix:
+                module.requires_grad_(False)
             net, wrapped_frozen = _wrap(model, runtime), frozen
         sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         net.train()
+        for module in prefix:
+            # Frozen stages keep their ImageNet BatchNorm statistics too.
+            module.eval()
         seen, loss_sum, started = 0, 0.0, time.perf_counter()
         bar = tqdm(
             loader,
@@ -296,11 +340,9 @@ def fit(
             dynamic_ncols=True,
         )
         optimizer.zero_grad(set_to_none=True)
-        for step, (images, labels, _) in enumerate(bar):
-            images = images.to(device, non_blocking=True)
+        for step, (pixels, labels, _) in enumerate(bar):
+            images = _model_input(pixels, train_set, device, cfg.channels_last)
             labels = labels.to(device, non_blocking=True)
-            if cfg.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
             boundary = (step + 1) % cfg.accum_steps == 0 or step + 1 == len(loader)
             # Gradients are only all-reduced on the step that updates the weights.
             sync = contextlib.nullcontext() if boundary or not runtime.distributed else net.no_sync()
@@ -318,7 +360,10 @@ def fit(
             seen += images.shape[0]
             loss_sum += loss.item() * images.shape[0]
             rate = seen * runtime.world_size / (time.perf_counter() - started)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.1f}")
+            left = (len(loader) - step - 1 + (cfg.epochs - epoch - 1) * len(loader)) * cfg.batch_size
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.1f}", run_eta=format_eta(left * runtime.world_size / rate)
+            )
         bar.close()
         train_time = time.perf_counter() - started
         average_buffers(model, runtime)

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import torch
 from classifier.inference.artifact import save_artifact
 from classifier.inference.factory import create_model
 from classifier.inference.preprocessing import Preprocess
+from training.core.cache import Pack, build_pack
 from training.core.config import TrainConfig
 from training.core.data import Record, class_names, duplicate_groups, load_sources, melanoma_index, parse_source
 from training.core.dataset import LesionDataset
@@ -110,14 +112,42 @@ def prepare(cfg: TrainConfig, runtime: Runtime) -> Prepared:
         return [records[i] for i in indices]
 
     evaluated = {"val": subset(split.val), "test": subset(split.test)}
+    test_sources = sorted({r.source for r in evaluated["test"]})
+    if len(test_sources) > 1:
+        # Per-source figures of the same held-out fold: a mixed-source AUC can hide a weak source.
+        evaluated.update({f"test/{s}": [r for r in evaluated["test"] if r.source == s] for s in test_sources})
     evaluated.update({f"external/{name}": recs for name, recs in externals.items()})
+    wanted = {"train": subset(split.train), **evaluated}
+
+    def pack(name: str) -> Pack:
+        return build_pack(
+            wanted[name],
+            preprocess=preprocess,
+            mode="train" if name == "train" else "eval",
+            root=cfg.pixel_cache,
+            # Decoding is the one step here that parallelises perfectly, and nothing else runs yet.
+            workers=min(4, os.cpu_count() or 1),
+        )
+
+    if runtime.is_primary:
+        started = time.perf_counter()
+        for name in wanted:
+            pack(name)
+        log.info("pixel cache ready in %.0f s (%s)", time.perf_counter() - started, cfg.pixel_cache)
+    # Other ranks open the packs rank 0 built instead of decoding everything again.
+    runtime.barrier()
     return Prepared(
         model=model,
         preprocess=preprocess,
         class_names=names,
         melanoma_index=melanoma_index(cfg.task),
-        train_set=LesionDataset(subset(split.train), task=cfg.task, preprocess=preprocess, augment=cfg.augment),
-        eval_sets={name: LesionDataset(recs, task=cfg.task, preprocess=preprocess) for name, recs in evaluated.items()},
+        train_set=LesionDataset(
+            wanted["train"], task=cfg.task, preprocess=preprocess, augment=cfg.augment, pixels=pack("train")
+        ),
+        eval_sets={
+            name: LesionDataset(recs, task=cfg.task, preprocess=preprocess, pixels=pack(name))
+            for name, recs in evaluated.items()
+        },
         split=split,
     )
 

@@ -40,13 +40,18 @@ def split_groups(records: Sequence[Record]) -> list[int]:
 
 
 def assign_folds(records: Sequence[Record], *, folds: int, seed: int) -> list[int]:
-    """Fold number per record, stratified on the melanoma target."""
+    """Fold number per record, stratified on (source, melanoma target).
+
+    Stratifying on the source as well keeps each source's share (and its melanoma rate) alike in
+    every fold, so that per-source figures on the test fold exist for every source.
+    """
     if folds < 2:
         raise ValueError("folds must be >= 2")
     groups = np.asarray(split_groups(records))
     if len(set(groups.tolist())) < folds:
         raise ValueError(f"{len(set(groups.tolist()))} patients cannot fill {folds} folds")
-    targets = np.asarray([r.target for r in records])
+    strata = {key: i for i, key in enumerate(sorted({(r.source, r.target) for r in records}))}
+    targets = np.asarray([strata[(r.source, r.target)] for r in records])
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_of = np.empty(len(records), dtype=int)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(records)), targets, groups)):

@@ -27,6 +27,7 @@ def trained(tmp_path_factory):
         data=[make_source(root / "src", n=32, size=48)],
         external=[make_source(root / "ext", n=12, seed=9)],
         out=str(root / "run"),
+        task="binary",
         arch="test_efficientnet",
         init="none",
         img_size=40,

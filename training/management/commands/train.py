@@ -32,7 +32,7 @@ def add_training_arguments(parser) -> None:
         "--task",
         choices=["binary", "diagnosis"],
         default=defaults.task,
-        help="melanoma vs rest, or the 9-class ISIC diagnosis set",
+        help="diagnosis (default): the ISIC 2019 classes, triage on P(melanoma); binary: melanoma vs rest",
     )
     parser.add_argument("--arch", default=defaults.arch)
     parser.add_argument("--init", default=defaults.init, help="imagenet, none or a weights file")
@@ -45,8 +45,17 @@ def add_training_arguments(parser) -> None:
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
     parser.add_argument("--freeze-backbone-epochs", type=int, default=defaults.freeze_backbone_epochs)
+    parser.add_argument(
+        "--freeze-blocks", type=int, default=defaults.freeze_blocks, help="keep the stem and first N stages frozen"
+    )
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="0 disables EMA")
     parser.add_argument("--imbalance", choices=["weighted_loss", "sampler", "none"], default=defaults.imbalance)
+    parser.add_argument("--balance-sources", action="store_true", help="draw every training source equally often")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where decoded pixels are packed once and reused (default: var/cache/pixels)",
+    )
     parser.add_argument("--augment", choices=["strong", "light", "none"], default=defaults.augment)
     parser.add_argument("--folds", type=int, default=defaults.folds)
     parser.add_argument("--fold", type=int, default=defaults.fold, help="test fold; the next one validates")
@@ -84,6 +93,9 @@ def config_from_options(options: dict, *, out: str, is_demo: bool) -> TrainConfi
         weight_decay=options["weight_decay"],
         warmup_epochs=options["warmup_epochs"],
         freeze_backbone_epochs=options["freeze_backbone_epochs"],
+        freeze_blocks=options["freeze_blocks"],
+        balance_sources=options["balance_sources"],
+        cache_dir=options["cache_dir"] or str(Path(settings.BASE_DIR) / "var" / "cache" / "pixels"),
         ema_decay=options["ema_decay"],
         imbalance=options["imbalance"],
         augment=options["augment"],
