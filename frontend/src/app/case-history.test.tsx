@@ -37,6 +37,35 @@ describe('case history', () => {
     expect(calf).toHaveTextContent('No images yet');
   });
 
+  it('shows a diagnosis model’s probability per class, largest first, beside the melanoma triage', async () => {
+    const history = makeHistory();
+    const image = history.lesions[0].images[0];
+    history.lesions[0].images[0] = {
+      ...image,
+      predictions: [
+        makePrediction({
+          id: 110,
+          image_id: image.id,
+          class_probabilities: { melanoma: 0.3, nevus: 0.6, 'benign keratosis': 0.095, dermatofibroma: 0.005 },
+        }),
+      ],
+    };
+    serveHistory(history);
+    renderApp('/patients/7');
+    const [newest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+    const breakdown = within(newest).getByLabelText('Probability by diagnosis');
+    expect(breakdown).toHaveTextContent(/nevus\s*60\.0%.*melanoma\s*30\.0%.*benign keratosis\s*9\.5%/);
+    expect(breakdown).not.toHaveTextContent('dermatofibroma');
+    expect(breakdown).toHaveTextContent('1 other classes below 1 %');
+  });
+
+  it('shows no class breakdown for a binary model', async () => {
+    serveHistory();
+    renderApp('/patients/7');
+    const [newest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+    expect(within(newest).queryByLabelText('Probability by diagnosis')).not.toBeInTheDocument();
+  });
+
   it('overlays the heatmap on the image when toggled', async () => {
     serveHistory();
     const { user } = renderApp('/patients/7');

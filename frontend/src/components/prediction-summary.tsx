@@ -1,4 +1,4 @@
-import { Group, Loader, Stack, Text } from '@mantine/core';
+import { Group, Loader, Progress, Stack, Text } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 
 import { api } from '@/lib/api-client';
@@ -30,7 +30,49 @@ export function usePrediction(initial: Prediction) {
 }
 
 
-export function PredictionSummary({ prediction }: { prediction: Prediction }) {
+/** Diagnosis-level models give a probability per class; binary models only melanoma vs benign. */
+function classBreakdown(prediction: Prediction): [string, number][] {
+  const probs = prediction.class_probabilities as Record<string, number> | null | undefined;
+  if (!probs || typeof probs !== 'object') return [];
+  return Object.entries(probs)
+    .filter(([, p]) => typeof p === 'number')
+    .sort((a, b) => b[1] - a[1]);
+}
+
+export function ClassProbabilities({ prediction }: { prediction: Prediction }) {
+  const rows = classBreakdown(prediction);
+  if (rows.length < 3) return null;
+  const shown = rows.filter(([, p]) => p >= 0.01);
+  return (
+    <Stack gap={2} aria-label="Probability by diagnosis">
+      <Text size="xs" fw={600}>
+        By diagnosis (the model&apos;s class probabilities; triage uses the melanoma probability above)
+      </Text>
+      {shown.map(([name, p]) => (
+        <Group key={name} gap="xs" wrap="nowrap">
+          <Text size="xs" w={150}>
+            {name}
+          </Text>
+          <Progress value={p * 100} w={120} size="sm" aria-hidden />
+          <Text size="xs">{formatPercent(p)}</Text>
+        </Group>
+      ))}
+      {shown.length < rows.length && (
+        <Text size="xs" c="dimmed">
+          {rows.length - shown.length} other classes below 1 %
+        </Text>
+      )}
+    </Stack>
+  );
+}
+
+export function PredictionSummary({
+  prediction,
+  detailed = false,
+}: {
+  prediction: Prediction;
+  detailed?: boolean;
+}) {
   if (isPending(prediction.status)) {
     return (
       <Stack gap={4}>
@@ -64,6 +106,7 @@ export function PredictionSummary({ prediction }: { prediction: Prediction }) {
       <Text size="xs" c="dimmed">
         Referral threshold {formatPercent(prediction.threshold)}
       </Text>
+      {detailed && <ClassProbabilities prediction={prediction} />}
       <ModelTag model={prediction.model_version} />
     </Stack>
   );

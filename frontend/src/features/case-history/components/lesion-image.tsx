@@ -40,7 +40,7 @@ function LatestPrediction({ image, initial }: { image: StoredImage; initial: Pre
         disabled={!prediction.heatmap_url}
         onChange={(event) => setShowHeatmap(event.currentTarget.checked)}
       />
-      <PredictionSummary prediction={prediction} />
+      <PredictionSummary prediction={prediction} detailed />
     </Stack>
   );
 }
