@@ -1,0 +1,72 @@
+"""The serving path (artifact → ONNX → Engine) reproduces the external figures of the training report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.core.config import TrainConfig
+from training.core.data import load_sources
+from training.core.metrics import roc_auc
+from training.core.run import main as run_main
+from training.core.served_check import ARTIFACT_NAME, check, served_scores
+from training.tests.conftest import make_source
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    cfg = TrainConfig(
+        data=[make_source(root / "src", n=48, size=48)],
+        external=[make_source(root / "ext", n=24, size=48, seed=7)],
+        out=str(root / "run"),
+        arch="test_efficientnet",
+        init="none",
+        img_size=40,
+        epochs=3,
+        batch_size=8,
+        lr=3e-3,
+        folds=4,
+        progress=False,
+        bootstrap=20,
+    )
+    cfg.save(root / "cfg.json")
+    run_main(["--config", str(root / "cfg.json")])
+    return cfg.out_dir
+
+
+def test_the_served_model_gives_the_reports_external_auc_sensitivity_and_specificity(run_dir):
+    report = check(run_dir, tolerance=1e-3)
+    served = report["sources"]["external/ext"]["served"]
+    trained = report["sources"]["external/ext"]["training_report"]
+    assert report["ok"], report
+    assert served["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-3)
+    assert served["sensitivity"] == pytest.approx(trained["sensitivity"], abs=1e-3)
+
+
+def test_the_scores_compared_actually_vary(run_dir):
+    # Equal AUCs of a constant or random-ranking model would prove nothing.
+    from classifier.inference.engine import Engine
+
+    result = json.loads((run_dir / "result.json").read_text())
+    engine = Engine.from_artifact(
+        run_dir / ARTIFACT_NAME, sha256=result["sha256"], backend="onnx-cpu", onnx_path=run_dir / "check.onnx"
+    )
+    ext = TrainConfig.load(run_dir / "config.json").external[0]
+    scores = served_scores(engine, [r.path for r in load_sources([ext])])
+    targets = np.asarray([r.target for r in load_sources([ext])])
+    assert np.ptp(scores) > 0.005, scores
+    assert roc_auc(targets, scores) >= 0.8
+
+
+def test_a_report_that_the_served_model_does_not_reproduce_fails_the_check(run_dir, tmp_path):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["splits"]["external/ext"]["roc_auc"] -= 0.05
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("config.json", "result.json", ARTIFACT_NAME):
+        (copy / name).write_bytes((run_dir / name).read_bytes())
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    assert check(copy, tolerance=1e-3)["ok"] is False
