@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/naevus
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
 
-.PHONY: api-types run test test-python test-integration test-reliability test-frontend test-e2e lint bench evaluate frontend clean deps deps-dev chromium firebase-tools compose-check
+.PHONY: model api-types run test test-python test-integration test-reliability test-frontend test-e2e lint bench evaluate frontend clean deps deps-dev chromium firebase-tools compose-check
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench: deps-dev
 
 evaluate: deps-dev
 	bash scripts/evaluate.sh
+
+## model: train the evaluated recipe on DATA (SIIM-ISIC CSV:IMAGES pairs; default ../shared/data) and register it.
+model: deps-dev
+	bash scripts/train-model.sh
 
 ## api-types: regenerate the OpenAPI schema the SPA's TypeScript types come from.
 api-types: deps-dev frontend/node_modules/.installed
