@@ -119,6 +119,10 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.flip(x, dims=(3,)) if k >= 4 else x
 
 
+# Dihedral transforms in the order views are added: identity, horizontal flip, then rotations.
+TTA_ORDER = (0, 4, 2, 6, 1, 3, 5, 7)
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -128,19 +132,23 @@ def predict(
     batch_size: int,
     precision: Precision,
     channels_last: bool,
-    tta: bool = False,
+    views: int = 1,
     workers: int = 0,
 ) -> np.ndarray:
-    """Logits (N, C) in dataset order, each rank scoring a stride of the dataset."""
+    """Logits (N, C) in dataset order, each rank scoring a stride of the dataset.
+
+    ``views`` > 1 averages the logits of the first ``views`` dihedral transforms (test-time
+    augmentation: 2 = identity and horizontal flip, 4 = both flips and the half turn, 8 = all)."""
+    if views not in (1, 2, 4, 8):
+        raise ValueError("views must be 1, 2, 4 or 8")
     model.eval()
     shard = list(range(runtime.rank, len(dataset), runtime.world_size))
     loader = DataLoader(torch.utils.data.Subset(dataset, shard), batch_size=batch_size, num_workers=workers)
     indices, outputs = [], []
     for pixels, _, index in loader:
         images = _model_input(pixels, dataset, runtime.device, channels_last)
-        views = range(8) if tta else range(1)
         with precision.autocast(runtime.device):
-            logits = torch.stack([model(dihedral(images, k)).float() for k in views]).mean(0)
+            logits = torch.stack([model(dihedral(images, k)).float() for k in TTA_ORDER[:views]]).mean(0)
         indices.append(index.numpy())
         outputs.append(logits.cpu().numpy())
     local = (

@@ -176,7 +176,7 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
                     batch_size=cfg.batch_size * 2,
                     precision=precision,
                     channels_last=cfg.channels_last,
-                    tta=tta,
+                    views=8 if tta else 1,
                 ),
                 targets=np.asarray([r.target for r in ds.records]),
                 groups=[r.group for r in ds.records],
