@@ -46,6 +46,17 @@ BACKENDS = (BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA, BACKEND_TORCH_CPU)
 DEFAULT_BATCH_SIZE = {BACKEND_ONNX_CPU: 8, BACKEND_TORCH_CPU: 8, BACKEND_TORCH_CUDA: 32}
 
 
+# The order views are added in, as training's `predict` adds them: identity, horizontal flip, half turn,
+# vertical flip, then the transposed four.
+TTA_ORDER = (0, 4, 2, 6, 1, 3, 5, 7)
+
+
+def dihedral_view(batch: np.ndarray, k: int) -> np.ndarray:
+    """The k-th rotation/reflection of an N×C×H×W batch, as `torch.rot90` then `flip(dims=(3,))`."""
+    out = np.rot90(batch, k % 4, axes=(2, 3))
+    return out[..., ::-1] if k >= 4 else out
+
+
 def _select_backend() -> str:
     """NAEVUS_INFERENCE_BACKEND when set; else CUDA if this machine has an NVIDIA device (only then is
     torch imported to confirm it), else ONNX Runtime on the CPU."""
@@ -202,6 +213,22 @@ class Engine:
     def threshold(self) -> float:
         return float(self.meta["threshold"])
 
+    @property
+    def views(self) -> int:
+        """Test-time views averaged per image; the artifact's calibration and threshold were fitted
+        for exactly this number (training's `--serve-views`)."""
+        return int(self.meta.get("tta_views", 1))
+
+    def _predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits averaged over the served views, run as one batch; the CAM is the unflipped view's."""
+        views = self.views
+        if views == 1:
+            return self.predictor.predict(batch)
+        stacked = np.concatenate([dihedral_view(batch, k) for k in TTA_ORDER[:views]])
+        logits, cams = self.predictor.predict(np.ascontiguousarray(stacked))
+        n = len(batch)
+        return logits.reshape(views, n, *logits.shape[1:]).mean(axis=0), cams[:n]
+
     def analyse(self, sources: list[ImageSource]) -> list[Result]:
         results = [Result() for _ in sources]
         prepared: list[tuple[int, object, np.ndarray]] = []
@@ -218,7 +245,7 @@ class Engine:
         for offset in range(0, len(prepared), self.batch_size):
             chunk = prepared[offset : offset + self.batch_size]
             start = time.perf_counter()
-            logits, cams = self.predictor.predict(np.stack([t for _, _, t in chunk]))
+            logits, cams = self._predict(np.stack([t for _, _, t in chunk]))
             per_item_ms = (time.perf_counter() - start) * 1000.0 / len(chunk)
             raw, probability, class_probs = melanoma_score(logits, self.meta)
             for j, (i, crop, _) in enumerate(chunk):

@@ -53,6 +53,8 @@ class TrainConfig:
     # ("" = the run's own folder, out/cache).
     cache_dir: str = ""
     tta: bool = False
+    # Dihedral views the served model averages (1, 2, 4, 8); calibration and threshold are fitted for them.
+    serve_views: int = 1
     target_sensitivity: float = 0.95
     calibration: Calibration = "temperature"
     bootstrap: int = 1000
@@ -71,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"fold must be in [0, {self.folds})")
         if not 0.0 < self.target_sensitivity < 1.0:
             raise ValueError("target_sensitivity must be in (0, 1)")
+        if self.serve_views not in (1, 2, 4, 8):
+            raise ValueError("serve_views must be 1, 2, 4 or 8")
         if self.freeze_blocks < 0:
             raise ValueError("freeze_blocks must be >= 0")
         if self.accum_steps < 1 or self.batch_size < 1 or self.epochs < 1:

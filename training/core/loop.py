@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from classifier.inference.engine import TTA_ORDER
 from training.core import checkpoint
 from training.core.config import TrainConfig
 from training.core.dataset import LesionDataset, normalize_batch, seed_worker
@@ -117,10 +118,6 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     """The k-th of the 8 rotations/reflections of a square NCHW batch."""
     x = torch.rot90(x, k % 4, dims=(2, 3))
     return torch.flip(x, dims=(3,)) if k >= 4 else x
-
-
-# Dihedral transforms in the order views are added: identity, horizontal flip, then rotations.
-TTA_ORDER = (0, 4, 2, 6, 1, 3, 5, 7)
 
 
 @torch.no_grad()

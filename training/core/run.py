@@ -166,7 +166,7 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
     model.load_state_dict(result.best_state)
     precision = choose_precision(cfg.amp, runtime.device)
 
-    def scored(tta: bool) -> dict[str, Scored]:
+    def scored(views: int) -> dict[str, Scored]:
         return {
             name: Scored(
                 logits=predict(
@@ -176,7 +176,7 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
                     batch_size=cfg.batch_size * 2,
                     precision=precision,
                     channels_last=cfg.channels_last,
-                    views=8 if tta else 1,
+                    views=views,
                 ),
                 targets=np.asarray([r.target for r in ds.records]),
                 groups=[r.group for r in ds.records],
@@ -184,9 +184,9 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
             for name, ds in datasets.items()
         }
 
-    # The served model scores one view; TTA figures are reported beside, never instead.
-    served = scored(tta=False)
-    with_tta = scored(tta=True) if cfg.tta else None
+    # Figures are those of what is served (`serve_views`); 8-view TTA is reported beside, never instead.
+    served = scored(cfg.serve_views)
+    with_tta = scored(8) if cfg.tta else None
     if not runtime.is_primary:
         return None
 
@@ -212,6 +212,7 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
         "preprocess": preprocess.to_dict(),
         "threshold": operating.threshold,
         "calibration": operating.calibration,
+        "tta_views": cfg.serve_views,
         "metrics": _headline(metrics),
         "created_at": datetime.now(UTC).isoformat(),
         "is_demo": cfg.is_demo,

@@ -70,3 +70,38 @@ def test_a_report_that_the_served_model_does_not_reproduce_fails_the_check(run_d
         (copy / name).write_bytes((run_dir / name).read_bytes())
     (copy / "metrics.json").write_text(json.dumps(metrics))
     assert check(copy, tolerance=1e-3)["ok"] is False
+
+
+def test_engine_views_are_the_training_loops_views():
+    import torch
+
+    from classifier.inference.engine import dihedral_view
+    from training.core.loop import dihedral
+
+    batch = np.random.default_rng(0).normal(size=(2, 3, 5, 5)).astype(np.float32)
+    for k in range(8):
+        np.testing.assert_array_equal(dihedral_view(batch, k), dihedral(torch.from_numpy(batch), k).numpy())
+
+
+def test_a_model_served_with_four_views_reproduces_its_report(tmp_path):
+    cfg = TrainConfig(
+        data=[make_source(tmp_path / "src", n=40, size=48)],
+        external=[make_source(tmp_path / "ext", n=20, size=48, seed=5)],
+        out=str(tmp_path / "run"),
+        arch="test_efficientnet",
+        init="none",
+        img_size=40,
+        epochs=2,
+        batch_size=8,
+        lr=3e-3,
+        folds=4,
+        progress=False,
+        bootstrap=20,
+        serve_views=4,
+    )
+    cfg.save(tmp_path / "cfg.json")
+    run_main(["--config", str(tmp_path / "cfg.json")])
+    result = json.loads((cfg.out_dir / "result.json").read_text())
+    assert result["meta"]["tta_views"] == 4
+    report = check(cfg.out_dir, tolerance=1e-3)
+    assert report["ok"], report

@@ -63,6 +63,13 @@ def add_training_arguments(parser) -> None:
     parser.add_argument("--amp", choices=["auto", "bf16", "fp16", "none"], default=defaults.amp)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="data-loader workers per rank")
     parser.add_argument("--tta", action="store_true", help="also report 8-way flip test-time augmentation")
+    parser.add_argument(
+        "--serve-views",
+        type=int,
+        choices=[1, 2, 4, 8],
+        default=defaults.serve_views,
+        help="dihedral views the served model averages (one ONNX batch); calibration and threshold fit them",
+    )
     parser.add_argument("--target-sensitivity", type=float, default=defaults.target_sensitivity)
     parser.add_argument("--calibration", choices=["temperature", "platt", "none"], default=defaults.calibration)
     parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap)
@@ -105,6 +112,7 @@ def config_from_options(options: dict, *, out: str, is_demo: bool) -> TrainConfi
         amp=options["amp"],
         workers=options["workers"],
         tta=options["tta"],
+        serve_views=options["serve_views"],
         target_sensitivity=options["target_sensitivity"],
         calibration=options["calibration"],
         bootstrap=options["bootstrap"],
