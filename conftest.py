@@ -9,6 +9,14 @@ def _media_root(settings, tmp_path):
     settings.MODEL_STORE = tmp_path / "models"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Lock-out and throttle counters live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def clinic_a(db):
     from portal.accounts.models import Clinic
