@@ -170,6 +170,9 @@ REST_FRAMEWORK = {
         "upload": env("NAEVUS_THROTTLE_UPLOAD", default="120/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # How many reverse proxies, each appending the address it saw to X-Forwarded-For, stand in front of
+    # gunicorn (1 behind the compose file's Caddy). 0: the header is ignored, since any client can send it.
+    "NUM_PROXIES": env.int("NAEVUS_NUM_PROXIES", default=0),
 }
 
 # Sign-in lock-out (django-axes): failures are counted per account and per client address, either one
@@ -181,6 +184,8 @@ AXES_FAILURE_LIMIT = env.int("NAEVUS_LOCKOUT_FAILURES", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("NAEVUS_LOCKOUT_SECONDS", default=15 * 60))
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 AXES_USERNAME_FORM_FIELD = "username"
+# The same client address as the throttles (NAEVUS_NUM_PROXIES), not axes' own proxy settings.
+AXES_CLIENT_IP_CALLABLE = "portal.core.client.client_ip"
 AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.lockout_response"
 # The cache handler keeps no rows: axes' own admin pages would always be empty.
 AXES_ENABLE_ADMIN = False
