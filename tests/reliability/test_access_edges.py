@@ -117,20 +117,6 @@ def test_a_locked_account_says_when_to_retry(alice, settings):
 
 
 @pytest.fixture
-def clinic_admin(clinic_a):
-    from portal.accounts.services import clinician_create
-
-    user = clinician_create(
-        clinic=clinic_a, username="dora", password="correct horse battery", email="d@example.org", role="clinic_admin"
-    )
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def two_clinics(clinic_a, clinic_b):
     return PatientFactory(clinic=clinic_a, mrn="A-OWN-1"), PatientFactory(clinic=clinic_b, mrn="B-OTHER-1")
 
