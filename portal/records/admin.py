@@ -2,8 +2,8 @@
 membership) sees and changes only their own clinic's rows."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.views.main import SEARCH_VAR
-from django.db import models
 
 from portal.accounts.models import Role
 from portal.accounts.selectors import user_membership
@@ -76,11 +76,11 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_list_filter(self, request):
-        # A plain foreign-key filter lists every row of the related table (every clinic's name): offer
-        # only the values found in the rows this admin may see.
+        # A plain relation filter lists every row of the related table (every clinic's name): offer only
+        # the values found in the rows this admin may see.
         return [
             (name, admin.RelatedOnlyFieldListFilter)
-            if isinstance(name, str) and isinstance(self.model._meta.get_field(name), models.ForeignKey)
+            if isinstance(name, str) and get_fields_from_path(self.model, name)[-1].is_relation
             else name
             for name in super().get_list_filter(request)
         ]
