@@ -50,7 +50,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-placeholder \
     DJANGO_ALLOWED_HOSTS=localhost \
     DATABASE_URL=sqlite:////tmp/unused.sqlite3 \
     CELERY_BROKER_URL=redis://localhost:6379/0 \
-    CACHE_URL=locmemcache:// \
+    CACHE_URL=redis://localhost:6379/1 \
     python manage.py collectstatic --noinput -v 0 \
     && mkdir -p /app/var/media /app/var/models /app/var/training \
     && chown -R naevus:naevus /app/var

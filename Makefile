@@ -39,6 +39,7 @@ frontend: frontend/dist/index.html
 run: deps frontend
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py bootstrap_demo
 	@echo ""

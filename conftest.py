@@ -1,4 +1,5 @@
-"""Personas, as healthchecks does: alice and bob (clinicians, clinic A), charlie (clinic B), admin."""
+"""Personas, as healthchecks does: alice and bob (clinicians, clinic A), charlie (clinic B), admin, and dora
+(clinic A's admin in the Django admin)."""
 
 import pytest
 
@@ -7,6 +8,14 @@ import pytest
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MODEL_STORE = tmp_path / "models"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Lock-out and throttle counters live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
@@ -44,6 +53,19 @@ def bob(clinic_a):
 @pytest.fixture
 def charlie(clinic_b):
     return _clinician(clinic_b, "charlie")
+
+
+@pytest.fixture
+def clinic_admin(clinic_a):
+    """dora, clinic A's admin (staff with a clinic_admin membership), signed in to the Django admin."""
+    from django.test import Client
+
+    user = _clinician(clinic_a, "dora", role="clinic_admin")
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 @admin.register(Prediction)
 class PredictionAdmin(ClinicScopedAdmin):
     clinic_path = "image__clinic"
+    patient_path = "image__lesion__patient"
     list_display = [
         "id",
         "image",

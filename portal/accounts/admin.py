@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from portal.records.admin import ClinicScopedAdmin
 
-from .models import Clinic, Invitation, LoginThrottle, Membership
+from .models import Clinic, Invitation, Membership
 
 
 @admin.register(Clinic)
@@ -38,17 +38,3 @@ class InvitationAdmin(ClinicScopedAdmin):
         if not change:
             obj.invited_by = request.user
         super().save_model(request, obj, form, change)
-
-
-@admin.register(LoginThrottle)
-class LoginThrottleAdmin(admin.ModelAdmin):
-    list_display = ["username", "failures", "locked_until"]
-    search_fields = ["username"]
-    actions = ["unlock"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
-    @admin.action(description="Unlock the selected sign-ins")
-    def unlock(self, request, queryset):
-        queryset.update(failures=0, locked_until=None)

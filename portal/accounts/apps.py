@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        from . import schema  # noqa: F401 — registers the OpenAPI auth extensions
+        # Imported for their side effects: the sign-in audit receivers, the OpenAPI auth extensions.
+        from . import receivers, schema  # noqa: F401

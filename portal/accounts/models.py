@@ -46,11 +46,3 @@ class Invitation(models.Model):
 
     def __str__(self):
         return f"invitation {self.pk} to clinic {self.clinic_id}"
-
-
-class LoginThrottle(models.Model):
-    """Failed password sign-ins per username (existing or not, so lock-out reveals nothing)."""
-
-    username = models.CharField(max_length=150, unique=True)
-    failures = models.PositiveIntegerField(default=0)
-    locked_until = models.DateTimeField(null=True, blank=True)

@@ -1,49 +1,40 @@
 import logging
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
-from .models import Clinic, Invitation, LoginThrottle, Membership, Role
+from .models import Clinic, Invitation, Membership, Role
 
 logger = logging.getLogger(__name__)
 
 
 def session_login(*, request, username: str, password: str):
-    """Password sign-in with a lock-out after repeated failures."""
-    now = timezone.now()
-    throttle, _ = LoginThrottle.objects.get_or_create(username=username[:150])
-    if throttle.locked_until and throttle.locked_until > now:
-        retry = int((throttle.locked_until - now).total_seconds()) + 1
-        raise ApplicationError(
-            f"Too many failed sign-ins. Try again in {max(1, retry // 60)} minute(s).",
-            code="account_locked",
-            status=429,
-            fields={"retry_after": [str(retry)]},
-            retry_after=retry,
-        )
+    """Password sign-in. django-axes counts the failures and answers a locked-out client (its
+    middleware replaces this error with the lock-out response); `receivers` audits every attempt."""
     user = authenticate(request, username=username, password=password)
     if user is None:
-        with transaction.atomic():
-            throttle = LoginThrottle.objects.select_for_update().get(pk=throttle.pk)
-            throttle.failures += 1
-            if throttle.failures >= settings.NAEVUS_LOCKOUT_FAILURES:
-                throttle.locked_until = now + timedelta(seconds=settings.NAEVUS_LOCKOUT_SECONDS)
-                throttle.failures = 0
-                logger.warning("sign-in locked out after repeated failures")
-            throttle.save()
-        audit_record(user=None, action=Action.EXECUTE, object_type="login", outcome=Outcome.DENIED)
         raise ApplicationError("Wrong username or password.", code="invalid_credentials", status=400)
-    LoginThrottle.objects.filter(pk=throttle.pk).update(failures=0, locked_until=None)
     login(request, user)
-    audit_record(user=user, action=Action.EXECUTE, object_type="login", object_id=user.pk)
     return user
+
+
+def sign_in_audit(*, request, user=None, outcome: Outcome = Outcome.OK, lockout: bool = False) -> None:
+    """One audit row per sign-in attempt (and one more when it locks a client out); the admin's own
+    login form is told apart from the API's. Ids only: a failed attempt's username is not recorded."""
+    channel = "admin_login" if request is not None and request.path.startswith(reverse("admin:index")) else "login"
+    audit_record(
+        user=user,
+        action=Action.EXECUTE,
+        object_type=f"{channel}_lockout" if lockout else channel,
+        object_id=getattr(user, "pk", ""),
+        outcome=outcome,
+    )
 
 
 def session_logout(*, request) -> None:

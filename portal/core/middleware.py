@@ -2,12 +2,13 @@ import re
 import uuid
 
 from . import context
+from .client import client_ip
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (kept from X-Request-ID when well-formed) and records the client IP."""
+    """Gives every request an id (kept from X-Request-ID when well-formed) and records the client address."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -16,7 +17,7 @@ class RequestContextMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = context.set_current(context.RequestContext(request_id=request_id, ip=request.META.get("REMOTE_ADDR")))
+        token = context.set_current(context.RequestContext(request_id=request_id, ip=client_ip(request)))
         try:
             response = self.get_response(request)
         finally:

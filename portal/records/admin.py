@@ -2,9 +2,14 @@
 membership) sees and changes only their own clinic's rows."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.views.main import SEARCH_VAR
 
 from portal.accounts.models import Role
 from portal.accounts.selectors import user_membership
+from portal.audit.models import Action
+from portal.audit.models import Outcome as AuditOutcome
+from portal.audit.services import audit_record
 
 from .models import Lesion, LesionImage, Outcome, Patient
 
@@ -28,7 +33,11 @@ _CLINIC_PATHS = {
 
 
 class ClinicScopedAdmin(admin.ModelAdmin):
+    """Scoped to the clinic admin's clinic, and every page that shows rows is audited like an API read."""
+
     clinic_path = "clinic"
+    # How a row reaches its patient, for the audit trail's patient_id (None: not one patient's data).
+    patient_path: str | None = None
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -66,6 +75,55 @@ class ClinicScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = db_field.related_model._default_manager.filter(**{path: clinic.pk})
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_list_filter(self, request):
+        # A plain relation filter lists every row of the related table (every clinic's name): offer only
+        # the values found in the rows this admin may see.
+        return [
+            (name, admin.RelatedOnlyFieldListFilter)
+            if isinstance(name, str) and get_fields_from_path(self.model, name)[-1].is_relation
+            else name
+            for name in super().get_list_filter(request)
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            # That a search happened, never what was searched: it may be a patient's name.
+            kind = "search" if request.GET.get(SEARCH_VAR) else "list"
+            audit_record(user=request.user, action=Action.READ, object_type=self._audit_type(kind))
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        action = Action.READ if request.method in ("GET", "HEAD") else Action.UPDATE
+        self._audit_object(request, object_id, action=action, kind="")
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        self._audit_object(request, object_id, action=Action.READ, kind="history")
+        return response
+
+    def _audit_type(self, kind: str) -> str:
+        return "_".join(filter(None, ["admin", self.model._meta.model_name, kind]))
+
+    def _audit_object(self, request, object_id, *, action: Action, kind: str) -> None:
+        """One row per page: denied (and no patient id, which would leak it) when the row is outside
+        the admin's clinic or does not exist, as the API's 404s are."""
+        visible = self.get_queryset(request).filter(pk=object_id) if str(object_id).isdigit() else None
+        found = visible is not None and visible.exists()
+        patient_id = None
+        if found and self.patient_path:
+            patient_id = visible.values_list(self.patient_path, flat=True).first()
+        audit_record(
+            user=request.user,
+            action=action,
+            object_type=self._audit_type(kind),
+            object_id=str(object_id)[:64],
+            patient_id=patient_id,
+            outcome=AuditOutcome.OK if found else AuditOutcome.DENIED,
+        )
+
 
 class LesionInline(admin.TabularInline):
     model = Lesion
@@ -76,6 +134,7 @@ class LesionInline(admin.TabularInline):
 
 @admin.register(Patient)
 class PatientAdmin(ClinicScopedAdmin):
+    patient_path = "pk"
     list_display = ["id", "mrn", "name", "sex", "birth_year", "clinic", "last_visit", "created_at"]
     list_filter = ["sex", "clinic"]
     search_fields = ["mrn", "name"]
@@ -86,6 +145,7 @@ class PatientAdmin(ClinicScopedAdmin):
 @admin.register(Lesion)
 class LesionAdmin(ClinicScopedAdmin):
     clinic_path = "patient__clinic"
+    patient_path = "patient"
     list_display = ["id", "patient", "anatomic_site", "label", "created_at"]
     list_filter = ["anatomic_site"]
     search_fields = ["label", "patient__mrn"]
@@ -95,6 +155,7 @@ class LesionAdmin(ClinicScopedAdmin):
 
 @admin.register(LesionImage)
 class LesionImageAdmin(ClinicScopedAdmin):
+    patient_path = "lesion__patient"
     list_display = ["id", "lesion", "clinic", "kind", "width", "height", "uploaded_at", "sha256"]
     list_filter = ["kind", "clinic"]
     search_fields = ["sha256", "lesion__patient__mrn"]
@@ -106,6 +167,7 @@ class LesionImageAdmin(ClinicScopedAdmin):
 @admin.register(Outcome)
 class OutcomeAdmin(ClinicScopedAdmin):
     clinic_path = "lesion__patient__clinic"
+    patient_path = "lesion__patient"
     list_display = ["id", "lesion", "diagnosis", "benign_malignant", "date", "created_at"]
     list_filter = ["benign_malignant", "diagnosis"]
     search_fields = ["lesion__patient__mrn"]

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "corsheaders",
+    "axes",
     "portal.core",
     "portal.accounts",
     "portal.records",
@@ -47,6 +48,8 @@ MIDDLEWARE = [
     "portal.accounts.middleware.IdleSessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a sign-in it refused into the lock-out answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -76,6 +79,10 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out sign-in before any password is checked, whichever
+# form calls authenticate() (the API's login, the admin's, any future one).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -163,9 +170,25 @@ REST_FRAMEWORK = {
         "upload": env("NAEVUS_THROTTLE_UPLOAD", default="120/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # How many reverse proxies, each appending the address it saw to X-Forwarded-For, stand in front of
+    # gunicorn (1 behind the compose file's Caddy). 0: the header is ignored, since any client can send it.
+    "NUM_PROXIES": env.int("NAEVUS_NUM_PROXIES", default=0),
 }
-NAEVUS_LOCKOUT_FAILURES = env.int("NAEVUS_LOCKOUT_FAILURES", default=5)
-NAEVUS_LOCKOUT_SECONDS = env.int("NAEVUS_LOCKOUT_SECONDS", default=15 * 60)
+
+# Sign-in lock-out (django-axes): failures are counted per account and per client address, either one
+# locks, in the shared cache (entries expire with the cool-off, so unknown usernames leave nothing behind).
+# Every attempt made while locked restarts the cool-off, so Retry-After is exact.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("NAEVUS_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("NAEVUS_LOCKOUT_SECONDS", default=15 * 60))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_USERNAME_FORM_FIELD = "username"
+# The same client address as the throttles (NAEVUS_NUM_PROXIES), not axes' own proxy settings.
+AXES_CLIENT_IP_CALLABLE = "portal.core.client.client_ip"
+AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.lockout_response"
+# The cache handler keeps no rows: axes' own admin pages would always be empty.
+AXES_ENABLE_ADMIN = False
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Naevus API",
@@ -182,8 +205,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Throttling counters live here: use Redis (CACHE_URL=redis://...) when several web processes run.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Throttle and lock-out counters live here, so every web process must see the same cache: Redis in
+# production (CACHE_URL=redis://..., required there); the embedded run's default is a table in its
+# database (`manage.py createcachetable`, which `make run` runs). Never a per-process cache.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://naevus_cache")}
 
 # Celery: the database is the source of truth, the broker only transport.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

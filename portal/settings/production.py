@@ -32,6 +32,8 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be a redis:// URL in production.")
 CACHES = {"default": env.cache("CACHE_URL")}
+if not env("CACHE_URL").startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL in production: web processes share its counters.")
 
 # TLS ends at the reverse proxy, which must set X-Forwarded-Proto (and strip a client's own).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -12,3 +12,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     **NAEVUS_REDIS_RESTORE_OPTIONS,  # noqa: F405
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min", "upload": "1000/min"}}  # noqa: F405
+# One process: a per-process cache is shared by everything a test does, and the root conftest empties it
+# before each test. Counters shared across processes are tested against gunicorn (tests/reliability).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -43,9 +43,10 @@ def test_a_wrong_password_gets_a_clear_error(browser, alice):
 
 
 def test_repeated_failures_lock_the_account_even_for_the_right_password(browser, alice, settings):
-    settings.NAEVUS_LOCKOUT_FAILURES = 3
-    for _ in range(3):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(2):
         assert _login(browser, password="nope").status_code == 400
+    assert _login(browser, password="nope").status_code == 429
     locked = _login(browser)
     assert locked.status_code == 429
     assert locked.json()["code"] == "account_locked"

@@ -39,6 +39,8 @@ def test_check_deploy_is_clean_with_a_realistic_environment():
         ("DJANGO_DEBUG", "1", "DJANGO_DEBUG must be off"),
         ("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099", "FIREBASE_AUTH_EMULATOR_HOST"),
         ("CELERY_BROKER_URL", "filesystem://", "must be a redis:// URL"),
+        ("CACHE_URL", "locmemcache://", "CACHE_URL must be a redis:// URL"),
+        ("CACHE_URL", "dbcache://naevus_cache", "CACHE_URL must be a redis:// URL"),
         ("FIREBASE_PROJECT_ID", "naevus-prod", "FIREBASE_CREDENTIALS_FILE"),
     ],
 )

@@ -104,30 +104,16 @@ def test_uploads_beyond_the_rate_get_429_with_retry_after(strict_throttles, as_u
 
 def test_a_locked_account_says_when_to_retry(alice, settings):
     """Item 24: the lock-out (test_session_auth) answers 429 with Retry-After too."""
-    settings.NAEVUS_LOCKOUT_FAILURES = 2
+    settings.AXES_FAILURE_LIMIT = 2
     client = APIClient()
     for _ in range(2):
         client.post("/api/v1/auth/login/", {"username": "alice", "password": "wrong"}, format="json")
     locked = client.post("/api/v1/auth/login/", {"username": "alice", "password": "correct horse battery"})
     assert locked.status_code == 429 and locked.json()["code"] == "account_locked"
-    assert 0 < int(locked["Retry-After"]) <= settings.NAEVUS_LOCKOUT_SECONDS + 1
+    assert 0 < int(locked["Retry-After"]) <= settings.AXES_COOLOFF_TIME.total_seconds()
 
 
 # --- the Django admin -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clinic_admin(clinic_a):
-    from portal.accounts.services import clinician_create
-
-    user = clinician_create(
-        clinic=clinic_a, username="dora", password="correct horse battery", email="d@example.org", role="clinic_admin"
-    )
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
