@@ -32,16 +32,14 @@ def patient_queryset(*, user) -> QuerySet[Patient]:
     return Patient.objects.filter(clinic_filter(user=user, field="clinic"))
 
 
-def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
+def _with_summary(qs: QuerySet[Patient]) -> QuerySet[Patient]:
+    """Lesion count and highest current risk: one definition for the list, the detail and the history,
+    so that no screen can show a patient as risk-free while another says "refer"."""
     from classifier.models import Prediction
 
-    qs = patient_queryset(user=user)
-    if search:
-        qs = qs.filter(Q(mrn__icontains=search) | Q(name__icontains=search))
     done = Prediction.objects.filter(
         image__lesion__patient=OuterRef("pk"), status=Prediction.Status.DONE, melanoma_probability__isnull=False
     ).order_by("-melanoma_probability")
-    audit_record(user=user, action=Action.READ, object_type="patient_list", object_id="")
     # Correlated subqueries rather than Count("lesions"): a GROUP BY over the whole clinic would be
     # computed before the page is cut (90 ms against 10 ms at 10,000 patients, bench/README.md).
     lesions = Lesion.objects.filter(patient=OuterRef("pk")).order_by().values("patient").annotate(n=Count("*"))
@@ -50,11 +48,19 @@ def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
         top_probability=Subquery(done.values("melanoma_probability")[:1]),
         top_risk=Subquery(done.values("risk_category")[:1]),
         top_model_version_id=Subquery(done.values("model_version_id")[:1]),
-    ).order_by("-last_visit", "-created_at", "-id")
+    )
+
+
+def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
+    qs = patient_queryset(user=user)
+    if search:
+        qs = qs.filter(Q(mrn__icontains=search) | Q(name__icontains=search))
+    audit_record(user=user, action=Action.READ, object_type="patient_list", object_id="")
+    return _with_summary(qs).order_by("-last_visit", "-created_at", "-id")
 
 
 def patient_get(*, user, patient_id, audit: bool = True) -> Patient:
-    patient = patient_queryset(user=user).filter(pk=patient_id).first()
+    patient = _with_summary(patient_queryset(user=user)).filter(pk=patient_id).first()
     if patient is None:
         raise _deny(user=user, object_type="patient", object_id=patient_id)
     if audit:
