@@ -118,7 +118,7 @@ class Upload:
 def images_validate(*, uploads: list[Upload]) -> list[CleanImage]:
     """All or nothing: the first bad file refuses the request, naming the file."""
     if len(uploads) > settings.NAEVUS_MAX_FILES_PER_REQUEST:
-        raise ApplicationError(
+        raise InvalidImage(
             f"At most {settings.NAEVUS_MAX_FILES_PER_REQUEST} files per request; use a batch (zip) for more.",
             code="too_many_files",
         )

@@ -24,9 +24,24 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALLOWED_FORMATS = ("JPEG", "PNG")
 
 
+# Every `code` an image upload is refused with (400, the message also under `fields.files`).
+UPLOAD_REJECTIONS = (
+    "no_files",
+    "too_many_files",
+    "invalid_image",
+    "image_too_large",
+    "unsupported_format",
+    "too_many_pixels",
+    "corrupt_image",
+)
+
+
 class InvalidImage(ApplicationError):
+    """A refused upload. `code` says why (docs/api.md lists them); the API puts the message under
+    `fields.files` too, where a form shows it."""
+
     def __init__(self, message: str, *, code: str = "invalid_image"):
-        super().__init__(message, code=code, status=400)
+        super().__init__(message, code=code, status=400, fields={"files": [message]})
 
 
 @dataclass(frozen=True)
