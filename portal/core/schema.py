@@ -27,7 +27,8 @@ DESCRIPTIONS = {
     "404": "Not found, or not in your clinic.",
     "413": "The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit).",
     "429": "Throttled or locked out; the `Retry-After` header says when to try again.",
-    "503": "The sign-in keys cannot be fetched to check a token.",
+    "503": "The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other "
+    "images; `Retry-After` says when to try again.",
 }
 
 

@@ -967,7 +967,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1021,7 +1021,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1067,7 +1067,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1136,7 +1136,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1213,7 +1213,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1270,7 +1270,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1336,7 +1336,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1407,7 +1407,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1464,7 +1464,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1530,7 +1530,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1614,7 +1614,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1672,7 +1672,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1753,7 +1753,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1810,7 +1810,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1867,7 +1867,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +1948,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1982,7 +1982,7 @@ export interface operations {
                     "application/json": components["schemas"]["ImageUploadResponse"];
                 };
             };
-            /** @description All or nothing: the first refused file refuses the request; `fields.files` carries the reason. `code`: `no_files`, `too_many_files`, `invalid_image`, `image_too_large`, `unsupported_format`, `too_many_pixels`, `corrupt_image`; `invalid` for a bad `kind` or `captured_at`. */
+            /** @description All or nothing: the first refused file refuses the request; `fields.files` carries the reason. `code`: `no_files`, `too_many_files`, `invalid_image`, `image_too_large`, `unsupported_format`, `too_many_pixels`, `request_too_many_pixels`, `corrupt_image`; `invalid` for a bad `kind` or `captured_at`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2036,7 +2036,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2117,7 +2117,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2163,7 +2163,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2220,7 +2220,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2286,7 +2286,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2344,7 +2344,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2415,7 +2415,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2485,7 +2485,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2542,7 +2542,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2623,7 +2623,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2680,7 +2680,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2737,7 +2737,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2818,7 +2818,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2875,7 +2875,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2932,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sign-in keys cannot be fetched to check a token. */
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
             503: {
                 headers: {
                     [name: string]: unknown;
