@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from portal.accounts.permissions import IsSuperuser
 from portal.accounts.selectors import user_clinic
+from portal.audit.models import Action
 from portal.core.exceptions import ApplicationError
 from portal.core.pagination import PageNumberPagination
 from portal.records import selectors as record_selectors
@@ -56,7 +57,7 @@ class PredictionHeatmapApi(APIView):
 class ImageRerunApi(APIView):
     @extend_schema(request=RerunSerializer, responses={202: PredictionSerializer})
     def post(self, request, image_id: int):
-        image = record_selectors.image_get(user=request.user, image_id=image_id, audit=False)
+        image = record_selectors.image_get(user=request.user, image_id=image_id, audit=False, action=Action.EXECUTE)
         data = RerunSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = selectors.model_version_get(model_version_id=data.validated_data["model_version"])
@@ -121,7 +122,7 @@ class BatchDetailApi(APIView):
 class BatchCancelApi(APIView):
     @extend_schema(request=None, responses=BatchSerializer)
     def post(self, request, batch_id: int):
-        batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)
+        batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False, action=Action.EXECUTE)
         services.batch_cancel(user=request.user, batch=batch)
         return Response(BatchSerializer(selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)).data)
 
@@ -129,7 +130,7 @@ class BatchCancelApi(APIView):
 class BatchRetryApi(APIView):
     @extend_schema(request=None, responses=BatchSerializer)
     def post(self, request, batch_id: int):
-        batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)
+        batch = selectors.batch_get(user=request.user, batch_id=batch_id, audit=False, action=Action.EXECUTE)
         services.batch_retry(user=request.user, batch=batch)
         return Response(BatchSerializer(selectors.batch_get(user=request.user, batch_id=batch_id, audit=False)).data)
 

@@ -66,10 +66,10 @@ def batch_list(*, user) -> QuerySet[BatchJob]:
     return _with_progress(BatchJob.objects.filter(clinic_filter(user=user, field="clinic"))).order_by("-created_at")
 
 
-def batch_get(*, user, batch_id, audit: bool = True) -> BatchJob:
+def batch_get(*, user, batch_id, audit: bool = True, action: Action = Action.READ) -> BatchJob:
     batch = _with_progress(BatchJob.objects.filter(clinic_filter(user=user, field="clinic"), pk=batch_id)).first()
     if batch is None:
-        audit_record(user=user, action=Action.READ, object_type="batch", object_id=batch_id, outcome=Outcome.DENIED)
+        audit_record(user=user, action=action, object_type="batch", object_id=batch_id, outcome=Outcome.DENIED)
         raise Http404()
     if audit:
         audit_record(user=user, action=Action.READ, object_type="batch", object_id=batch.pk)

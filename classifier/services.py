@@ -397,14 +397,11 @@ def batch_cancel(*, user, batch: BatchJob) -> BatchJob:
 
 
 def batch_retry(*, user, batch: BatchJob) -> BatchJob:
-    """Re-queues the failed (and, after a cancel, the cancelled) images of a batch."""
+    """Re-queues the failed images of a batch. Cancelled ones stay cancelled: a cancel is the
+    clinician's decision, and "retry failed" is what the SPA offers and the API documents."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            Prediction.objects.filter(
-                batch=batch, status__in=[Prediction.Status.FAILED, Prediction.Status.CANCELLED]
-            ).values_list("pk", flat=True)
-        )
+        ids = list(Prediction.objects.filter(batch=batch, status=Prediction.Status.FAILED).values_list("pk", flat=True))
         Prediction.objects.filter(pk__in=ids).update(
             status=Prediction.Status.QUEUED, attempts=0, error="", queued_at=now, started_at=None, finished_at=None
         )

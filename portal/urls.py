@@ -2,8 +2,9 @@ import json
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import include, path, re_path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from classifier import api as classifier_api
@@ -85,6 +86,15 @@ def spa(request, resource=""):
     response["Cache-Control"] = "no-cache"
     return response
 
+
+def not_found(request, exception):
+    """Unmatched URLs under /api/ (`/api/v1/patients/abc/`) answer in the API's JSON error shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "message": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),

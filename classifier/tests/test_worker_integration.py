@@ -75,9 +75,7 @@ def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(
     assert Image.open(io.BytesIO(png)).size == (64, 64)
 
 
-def test_a_200_image_zip_completes_with_progress_cancel_and_retry(
-    as_user, alice, clinic_a, tiny_model, worker_env, tmp_path
-):
+def test_a_200_image_zip_completes_with_visible_progress(as_user, alice, clinic_a, tiny_model, worker_env, tmp_path):
     from .conftest import WorkerProcess
 
     api = as_user(alice)
@@ -90,13 +88,8 @@ def test_a_200_image_zip_completes_with_progress_cancel_and_retry(
     assert created.status_code == 202, created.json()
     batch_id = created.json()["id"]
     assert created.json()["total"] == 202
-    # No worker yet: cancel now, so that cancellation is certain to catch queued images.
-    cancelled = api.post(f"/api/v1/batches/{batch_id}/cancel/").json()
-    assert cancelled["status"] == "cancelled" and cancelled["cancelled"] == 200
     worker = WorkerProcess(worker_env, tmp_path / "worker.log").start()
     try:
-        retried = api.post(f"/api/v1/batches/{batch_id}/retry/").json()
-        assert retried["status"] == "running" and retried["queued"] == 200
         seen_progress = set()
 
         def finished():

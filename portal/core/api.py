@@ -29,20 +29,21 @@ def _broker_ok() -> bool:
         return False
 
 
+HEALTH = inline_serializer(
+    "Health",
+    {
+        "database": serializers.ChoiceField(choices=["ok", "error"]),
+        "broker": serializers.ChoiceField(choices=["ok", "error"]),
+        "model": ModelVersionBriefSerializer(allow_null=True),
+    },
+)
+
+
 class HealthApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(
-        responses=inline_serializer(
-            "Health",
-            {
-                "database": serializers.ChoiceField(choices=["ok", "error"]),
-                "broker": serializers.ChoiceField(choices=["ok", "error"]),
-                "model": ModelVersionBriefSerializer(allow_null=True),
-            },
-        )
-    )
+    @extend_schema(responses={200: HEALTH, 503: HEALTH})
     def get(self, request):
 
         db = _database_ok()

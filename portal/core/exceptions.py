@@ -35,16 +35,14 @@ class ServiceUnavailable(ApplicationError):
         super().__init__(message, code=code, status=503)
 
 
-def _flatten(detail):
+def _messages(detail, prefix: str = "") -> list[str]:
+    """Every message under one field as a flat list of strings; nested positions (the second file of
+    a list) become a prefix, so that `fields` is always {field: [message, ...]}, as the schema says."""
     if isinstance(detail, dict):
-        return {k: _flatten(v) for k, v in detail.items()}
+        return [m for key, value in detail.items() for m in _messages(value, f"{prefix}{key}: ")]
     if isinstance(detail, list):
-        out = []
-        for item in detail:
-            flat = _flatten(item)
-            out.extend(flat if isinstance(flat, list) else [flat])
-        return out
-    return [str(detail)]
+        return [m for item in detail for m in _messages(item, prefix)]
+    return [f"{prefix}{detail}"]
 
 
 def exception_handler(exc, context):
@@ -62,7 +60,7 @@ def exception_handler(exc, context):
     if isinstance(exc, TooManyFilesSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         message = f"At most {limit} files per request; use a batch (zip) for more."
-        return Response({"code": "too_many_files", "message": message}, status=400)
+        return Response({"code": "too_many_files", "message": message, "fields": {"files": [message]}}, status=400)
     if isinstance(exc, TooManyFieldsSent):
         return Response({"code": "too_many_fields", "message": "The request has too many fields."}, status=400)
     if isinstance(exc, RequestDataTooBig):
@@ -76,9 +74,8 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, drf_exceptions.ValidationError):
-        fields = _flatten(exc.detail)
-        if not isinstance(fields, dict):
-            fields = {"non_field_errors": fields}
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        fields = {name: _messages(value) for name, value in detail.items()}
         first = next(iter(fields.items()), ("", [""]))
         message = f"{first[0]}: {first[1][0]}" if first[0] != "non_field_errors" else first[1][0]
         response.data = {"code": "invalid", "message": message, "fields": fields}

@@ -3,7 +3,8 @@
 import io
 
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from PIL import Image
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -12,7 +13,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from portal.audit.models import Action
 from portal.core.pagination import PageNumberPagination
+from portal.core.schema import ERROR_REF
 
 from . import selectors, services
 from .serializers import (
@@ -27,6 +30,7 @@ from .serializers import (
     PatientSerializer,
     PatientWriteSerializer,
 )
+from .validation import UPLOAD_REJECTIONS
 
 
 class PatientListApi(GenericAPIView):
@@ -59,7 +63,7 @@ class PatientDetailApi(APIView):
 
     @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
     def patch(self, request, patient_id: int):
-        patient = selectors.patient_get(user=request.user, patient_id=patient_id, audit=False)
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id, audit=False, action=Action.UPDATE)
         data = PatientWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         patient = services.patient_update(user=request.user, patient=patient, data=data.validated_data)
@@ -81,7 +85,7 @@ class PatientLesionsApi(APIView):
 
     @extend_schema(request=LesionWriteSerializer, responses={201: LesionSerializer})
     def post(self, request, patient_id: int):
-        patient = selectors.patient_get(user=request.user, patient_id=patient_id, audit=False)
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id, audit=False, action=Action.CREATE)
         data = LesionWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         lesion = services.lesion_create(user=request.user, patient=patient, **data.validated_data)
@@ -95,7 +99,7 @@ class LesionDetailApi(APIView):
 
     @extend_schema(request=LesionWriteSerializer, responses=LesionSerializer)
     def patch(self, request, lesion_id: int):
-        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False)
+        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False, action=Action.UPDATE)
         data = LesionWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         lesion = services.lesion_update(user=request.user, lesion=lesion, data=data.validated_data)
@@ -107,9 +111,20 @@ class LesionImagesApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "upload"
 
-    @extend_schema(request=ImageUploadSerializer, responses={202: ImageUploadResponseSerializer})
+    @extend_schema(
+        request=ImageUploadSerializer,
+        responses={
+            202: ImageUploadResponseSerializer,
+            400: OpenApiResponse(
+                ERROR_REF,
+                description="All or nothing: the first refused file refuses the request; `fields.files` carries "
+                f"the reason. `code`: {', '.join(f'`{c}`' for c in UPLOAD_REJECTIONS)}; `invalid` for a bad "
+                "`kind` or `captured_at`.",
+            ),
+        },
+    )
     def post(self, request, lesion_id: int):
-        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False)
+        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False, action=Action.CREATE)
         files = request.FILES.getlist("files")
         data = ImageUploadSerializer(data={k: v for k, v in request.data.items() if k != "files"} | {"files": files})
         data.is_valid(raise_exception=True)
@@ -127,7 +142,7 @@ class LesionImagesApi(APIView):
 class LesionOutcomesApi(APIView):
     @extend_schema(request=OutcomeWriteSerializer, responses={201: OutcomeSerializer})
     def post(self, request, lesion_id: int):
-        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False)
+        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False, action=Action.CREATE)
         data = OutcomeWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = services.outcome_record(user=request.user, lesion=lesion, **data.validated_data)
@@ -148,7 +163,8 @@ def _private(response):
 
 
 class ImageFileApi(APIView):
-    @extend_schema(responses={(200, "image/jpeg"): bytes})
+    # What was uploaded, re-encoded in its own format: a PNG stays a PNG.
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, image_id: int):
         image = selectors.image_get(user=request.user, image_id=image_id, object_type="image_file")
         response = FileResponse(image.file.open("rb"), content_type=image.content_type)

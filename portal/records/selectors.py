@@ -23,8 +23,9 @@ def clinic_filter(*, user, field: str) -> Q:
     return Q(**{field: clinic})
 
 
-def _deny(*, user, object_type: str, object_id) -> Http404:
-    audit_record(user=user, action=Action.READ, object_type=object_type, object_id=object_id, outcome=Outcome.DENIED)
+def _deny(*, user, object_type: str, object_id, action: Action) -> Http404:
+    """`action` is what the user attempted (a PATCH is a denied update, not a denied read)."""
+    audit_record(user=user, action=action, object_type=object_type, object_id=object_id, outcome=Outcome.DENIED)
     return Http404()
 
 
@@ -32,16 +33,14 @@ def patient_queryset(*, user) -> QuerySet[Patient]:
     return Patient.objects.filter(clinic_filter(user=user, field="clinic"))
 
 
-def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
+def _with_summary(qs: QuerySet[Patient]) -> QuerySet[Patient]:
+    """Lesion count and highest current risk: one definition for the list, the detail and the history,
+    so that no screen can show a patient as risk-free while another says "refer"."""
     from classifier.models import Prediction
 
-    qs = patient_queryset(user=user)
-    if search:
-        qs = qs.filter(Q(mrn__icontains=search) | Q(name__icontains=search))
     done = Prediction.objects.filter(
         image__lesion__patient=OuterRef("pk"), status=Prediction.Status.DONE, melanoma_probability__isnull=False
     ).order_by("-melanoma_probability")
-    audit_record(user=user, action=Action.READ, object_type="patient_list", object_id="")
     # Correlated subqueries rather than Count("lesions"): a GROUP BY over the whole clinic would be
     # computed before the page is cut (90 ms against 10 ms at 10,000 patients, bench/README.md).
     lesions = Lesion.objects.filter(patient=OuterRef("pk")).order_by().values("patient").annotate(n=Count("*"))
@@ -50,13 +49,21 @@ def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
         top_probability=Subquery(done.values("melanoma_probability")[:1]),
         top_risk=Subquery(done.values("risk_category")[:1]),
         top_model_version_id=Subquery(done.values("model_version_id")[:1]),
-    ).order_by("-last_visit", "-created_at", "-id")
+    )
 
 
-def patient_get(*, user, patient_id, audit: bool = True) -> Patient:
-    patient = patient_queryset(user=user).filter(pk=patient_id).first()
+def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
+    qs = patient_queryset(user=user)
+    if search:
+        qs = qs.filter(Q(mrn__icontains=search) | Q(name__icontains=search))
+    audit_record(user=user, action=Action.READ, object_type="patient_list", object_id="")
+    return _with_summary(qs).order_by("-last_visit", "-created_at", "-id")
+
+
+def patient_get(*, user, patient_id, audit: bool = True, action: Action = Action.READ) -> Patient:
+    patient = _with_summary(patient_queryset(user=user)).filter(pk=patient_id).first()
     if patient is None:
-        raise _deny(user=user, object_type="patient", object_id=patient_id)
+        raise _deny(user=user, object_type="patient", object_id=patient_id, action=action)
     if audit:
         audit_record(user=user, action=Action.READ, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     return patient
@@ -93,14 +100,14 @@ def lesion_list(*, user, patient_id) -> list[Lesion]:
     return list(patient.lesions.order_by("-created_at", "-id"))
 
 
-def lesion_get(*, user, lesion_id, audit: bool = True) -> Lesion:
+def lesion_get(*, user, lesion_id, audit: bool = True, action: Action = Action.READ) -> Lesion:
     lesion = (
         Lesion.objects.select_related("patient")
         .filter(clinic_filter(user=user, field="patient__clinic"), pk=lesion_id)
         .first()
     )
     if lesion is None:
-        raise _deny(user=user, object_type="lesion", object_id=lesion_id)
+        raise _deny(user=user, object_type="lesion", object_id=lesion_id, action=action)
     if audit:
         audit_record(
             user=user, action=Action.READ, object_type="lesion", object_id=lesion.pk, patient_id=lesion.patient_id
@@ -112,7 +119,9 @@ def image_queryset(*, user) -> QuerySet[LesionImage]:
     return LesionImage.objects.filter(clinic_filter(user=user, field="clinic"))
 
 
-def image_get(*, user, image_id, audit: bool = True, object_type: str = "image") -> LesionImage:
+def image_get(
+    *, user, image_id, audit: bool = True, object_type: str = "image", action: Action = Action.READ
+) -> LesionImage:
     from classifier.models import Prediction
 
     image = (
@@ -123,7 +132,7 @@ def image_get(*, user, image_id, audit: bool = True, object_type: str = "image")
         .first()
     )
     if image is None:
-        raise _deny(user=user, object_type=object_type, object_id=image_id)
+        raise _deny(user=user, object_type=object_type, object_id=image_id, action=action)
     if audit:
         audit_record(
             user=user,

@@ -17,7 +17,7 @@ from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
 from .models import Lesion, LesionImage, Outcome, Patient
-from .validation import CleanImage, InvalidImage, clean_image, display_name
+from .validation import CleanImage, InvalidImage, clean_image, display_name, image_pixels
 from .vocabulary import ImageKind
 
 logger = logging.getLogger(__name__)
@@ -118,9 +118,16 @@ class Upload:
 def images_validate(*, uploads: list[Upload]) -> list[CleanImage]:
     """All or nothing: the first bad file refuses the request, naming the file."""
     if len(uploads) > settings.NAEVUS_MAX_FILES_PER_REQUEST:
-        raise ApplicationError(
+        raise InvalidImage(
             f"At most {settings.NAEVUS_MAX_FILES_PER_REQUEST} files per request; use a batch (zip) for more.",
             code="too_many_files",
+        )
+    pixels = sum(image_pixels(upload.stream) for upload in uploads)
+    if pixels > settings.NAEVUS_MAX_REQUEST_PIXELS:
+        raise InvalidImage(
+            f"These {len(uploads)} images have {pixels:,} pixels together, more than the limit of "
+            f"{settings.NAEVUS_MAX_REQUEST_PIXELS:,} per request; send fewer at a time or use a batch.",
+            code="request_too_many_pixels",
         )
     cleaned = []
     for upload in uploads:

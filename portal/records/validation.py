@@ -1,16 +1,25 @@
 """Upload validation by content. Only JPEG and PNG, sniffed from the bytes; the pixel count is
 checked from the header before anything is decoded; what is stored is a re-encoding of the
 decoded pixels (EXIF orientation applied, every metadata block dropped), so a polyglot or a
-file carrying GPS or names never reaches the media folder."""
+file carrying GPS or names never reaches the media folder.
+
+Memory: a full decode holds width × height × 3 bytes (147 MB at 49 MP), so each decode is made
+in place (no transposed or converted copy beside the original), a process runs at most
+NAEVUS_MAX_CONCURRENT_DECODES of them at once, and a request's images are summed from their
+headers against NAEVUS_MAX_REQUEST_PIXELS before the first one is decoded."""
 
 import io
 import re
+import threading
 import unicodedata
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import BinaryIO
 
 import simplejpeg
+from django.conf import settings
 from PIL import Image, ImageFile, ImageOps
 
 from portal.core.exceptions import ApplicationError
@@ -24,9 +33,25 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALLOWED_FORMATS = ("JPEG", "PNG")
 
 
+# Every `code` an image upload is refused with (400, the message also under `fields.files`).
+UPLOAD_REJECTIONS = (
+    "no_files",
+    "too_many_files",
+    "invalid_image",
+    "image_too_large",
+    "unsupported_format",
+    "too_many_pixels",
+    "request_too_many_pixels",
+    "corrupt_image",
+)
+
+
 class InvalidImage(ApplicationError):
+    """A refused upload. `code` says why (docs/api.md lists them); the API puts the message under
+    `fields.files` too, where a form shows it."""
+
     def __init__(self, message: str, *, code: str = "invalid_image"):
-        super().__init__(message, code=code, status=400)
+        super().__init__(message, code=code, status=400, fields={"files": [message]})
 
 
 @dataclass(frozen=True)
@@ -44,6 +69,27 @@ def sniff(head: bytes) -> str | None:
     if head.startswith(PNG_MAGIC):
         return "PNG"
     return None
+
+
+@cache
+def _decode_slots() -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(settings.NAEVUS_MAX_CONCURRENT_DECODES)
+
+
+def image_pixels(stream: BinaryIO) -> int:
+    """Width × height from the header alone (nothing is decoded); 0 where the header cannot be read,
+    which `clean_image` then refuses with its precise reason."""
+    stream.seek(0)
+    if sniff(stream.read(16)) is None:
+        return 0
+    stream.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = Image.open(stream, formats=ALLOWED_FORMATS).size
+    except Exception:  # noqa: BLE001
+        return 0
+    return width * height
 
 
 def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int) -> CleanImage:
@@ -70,14 +116,11 @@ def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int)
                 )
             if img.format != fmt:
                 raise InvalidImage("The file's content does not match its format.", code="unsupported_format")
-            img.load()
             if fmt == "JPEG" and img.mode in ("RGB", "L"):
                 _strict_jpeg_check(stream)
-            oriented = ImageOps.exif_transpose(img)
-            rgb = oriented.convert("RGB")
-            # Encoders copy comments, EXIF and ICC from `info`: start the stored file from pixels alone.
-            rgb.info.clear()
-    except InvalidImage:
+            with _decode_slot():
+                return _reencode(img, fmt)
+    except ApplicationError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImage(
@@ -87,14 +130,38 @@ def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int)
         # Any decoder failure (truncation, bad Huffman tables, bad CRC…) means the same to a clinician.
         raise InvalidImage("The image is corrupt or truncated.", code="corrupt_image") from None
 
+
+@contextmanager
+def _decode_slot():
+    """One of the process's NAEVUS_MAX_CONCURRENT_DECODES full decodes; a request that cannot get one
+    within NAEVUS_DECODE_WAIT_SECONDS is told to come back (503) rather than queueing without end."""
+    slots = _decode_slots()
+    if not slots.acquire(timeout=settings.NAEVUS_DECODE_WAIT_SECONDS):
+        raise ApplicationError(
+            "The server is busy checking other images; try again shortly.", code="busy", status=503, retry_after=5
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def _reencode(img: Image.Image, fmt: str) -> CleanImage:
+    img.load()
+    # In place, and converted only when not RGB already: each copy is another full frame in memory.
+    ImageOps.exif_transpose(img, in_place=True)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    # Encoders copy comments, EXIF and ICC from `info`: start the stored file from pixels alone.
+    img.info.clear()
     out = io.BytesIO()
     if fmt == "JPEG":
-        rgb.save(out, format="JPEG", quality=95, optimize=False)
+        img.save(out, format="JPEG", quality=95, optimize=False)
         ext, content_type = "jpg", "image/jpeg"
     else:
-        rgb.save(out, format="PNG", compress_level=3)
+        img.save(out, format="PNG", compress_level=3)
         ext, content_type = "png", "image/png"
-    return CleanImage(out.getvalue(), ext, content_type, rgb.width, rgb.height)
+    return CleanImage(out.getvalue(), ext, content_type, img.width, img.height)
 
 
 def _strict_jpeg_check(stream: BinaryIO) -> None:

@@ -139,7 +139,14 @@ CORS_URLS_REGEX = r"^/api/.*$"
 
 # Uploads: limits clinicians meet with a clear message rather than a 500.
 NAEVUS_MAX_UPLOAD_BYTES = env.int("NAEVUS_MAX_UPLOAD_BYTES", default=30 * 1024 * 1024)
+# 50 MP: the largest dermoscopy sources in use (48 MP phone sensors behind a dermatoscope adapter,
+# 8064×6048; 45–50 MP full-frame bodies) pass, anything larger is refused from its header.
 NAEVUS_MAX_IMAGE_PIXELS = env.int("NAEVUS_MAX_IMAGE_PIXELS", default=50_000_000)
+# A request's images summed from their headers before any is decoded: four images at the cap.
+NAEVUS_MAX_REQUEST_PIXELS = env.int("NAEVUS_MAX_REQUEST_PIXELS", default=200_000_000)
+# Full decodes at once per process (each holds up to 150 MB at the cap); others wait, then get a 503.
+NAEVUS_MAX_CONCURRENT_DECODES = env.int("NAEVUS_MAX_CONCURRENT_DECODES", default=2)
+NAEVUS_DECODE_WAIT_SECONDS = env.float("NAEVUS_DECODE_WAIT_SECONDS", default=60)
 NAEVUS_MAX_FILES_PER_REQUEST = env.int("NAEVUS_MAX_FILES_PER_REQUEST", default=100)
 NAEVUS_MAX_ZIP_BYTES = env.int("NAEVUS_MAX_ZIP_BYTES", default=2 * 1024**3)
 NAEVUS_MAX_ZIP_ENTRIES = env.int("NAEVUS_MAX_ZIP_ENTRIES", default=5000)
@@ -157,7 +164,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["portal.accounts.permissions.IsClinicMember"],
     "DEFAULT_PAGINATION_CLASS": "portal.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.core.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

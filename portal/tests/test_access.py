@@ -7,7 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from classifier.models import BatchJob, Prediction
-from portal.audit.models import AuditEvent
+from portal.audit.models import Action, AuditEvent
 from portal.tests.factories import LesionFactory, LesionImageFactory, ModelVersionFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,6 +16,9 @@ PUBLIC = {"health", "schema", "schema-ui", "auth-csrf", "auth-login", "auth-logo
 # Route kwargs that name patient data, and those that name shared, non-patient objects.
 OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id"}
 SHARED_KINDS = {"model_version_id"}
+# What a denied attempt is audited as: a refused write is an attempted write, not a read.
+ATTEMPTED = {"get": {Action.READ}, "patch": {Action.UPDATE}, "put": {Action.UPDATE}, "delete": {Action.DELETE}}
+ATTEMPTED["post"] = {Action.CREATE, Action.EXECUTE}
 
 
 def _api_routes():
@@ -74,7 +77,9 @@ def test_every_route_with_an_id_is_classified():
         assert not unknown, f"route {name} has ids {unknown}: classify them and add their 404 test"
 
 
-def test_charlie_gets_404_on_every_verb_of_every_route_to_clinic_a_data(as_user, charlie, clinic_a_objects):
+def test_charlie_gets_404_on_every_verb_of_every_route_to_clinic_a_data_audited_as_what_he_attempted(
+    as_user, charlie, clinic_a_objects
+):
     api = as_user(charlie)
     checked = 0
     for name, route, callback in _api_routes():
@@ -85,8 +90,10 @@ def test_charlie_gets_404_on_every_verb_of_every_route_to_clinic_a_data(as_user,
             before = AuditEvent.objects.filter(user_id=charlie.pk, outcome="denied").count()
             response = getattr(api, method)(path, {}, format="json") if method != "get" else api.get(path)
             assert response.status_code == 404, f"{method.upper()} {path} ({name}) → {response.status_code}"
-            after = AuditEvent.objects.filter(user_id=charlie.pk, outcome="denied").count()
-            assert after == before + 1, f"{method.upper()} {path} left no denied audit row"
+            denied = AuditEvent.objects.filter(user_id=charlie.pk, outcome="denied")
+            assert denied.count() == before + 1, f"{method.upper()} {path} left no denied audit row"
+            action = denied.order_by("-id").first().action
+            assert action in ATTEMPTED[method], f"{method.upper()} {path} audited as {Action(action).label}"
             checked += 1
     assert checked >= 15
 

@@ -1,14 +1,21 @@
 """Item 20: schemathesis generates requests for every operation of the OpenAPI schema served at
 /api/v1/schema/ and sends them, as clinician alice (a bearer token), through the WSGI app with real
-rows behind it. No 5xx; every response's body and content type match the schema where it documents
-them. Each operation gets 10 positive and 10 negative examples, to keep the suite within minutes."""
+rows behind it. No 5xx; every status an operation answers is one its schema documents; every response's
+body (errors included) and content type match the schema; data the schema calls invalid (a non-numeric id,
+`page_size=-5`) is refused with a 4xx. Each operation gets 10 positive and 10 negative examples, to keep
+the suite within minutes."""
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from portal.accounts.models import Membership
 from portal.tests.factories import LesionFactory, LesionImageFactory, ModelVersionFactory, PatientFactory
@@ -18,7 +25,13 @@ from .figures import record
 
 pytestmark = [pytest.mark.reliability, pytest.mark.django_db(transaction=True)]
 
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+]
 EXAMPLES_PER_OPERATION = 10
 
 

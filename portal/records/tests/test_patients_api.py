@@ -69,6 +69,30 @@ def test_the_list_shows_the_highest_current_risk(as_user, alice, clinic_a):
     assert row["lesion_count"] == 3
 
 
+def test_list_detail_history_and_update_agree_on_lesion_count_and_highest_risk(as_user, alice, clinic_a):
+    version = ModelVersionFactory()
+    patient = PatientFactory(clinic=clinic_a)
+    image = LesionImageFactory(lesion=LesionFactory(patient=patient))
+    Prediction.objects.create(
+        image=image,
+        model_version=version,
+        image_sha256=image.sha256,
+        status="done",
+        melanoma_probability=0.79,
+        risk_category="refer",
+    )
+    api = as_user(alice)
+    summaries = {
+        "list": api.get("/api/v1/patients/").json()["results"][0],
+        "detail": api.get(f"/api/v1/patients/{patient.pk}/").json(),
+        "history": api.get(f"/api/v1/patients/{patient.pk}/history/").json()["patient"],
+        "update": api.patch(f"/api/v1/patients/{patient.pk}/", {"notes": "seen"}, format="json").json(),
+    }
+    expected = {"probability": pytest.approx(0.79), "risk_category": "refer", "model_version_id": version.pk}
+    for screen, body in summaries.items():
+        assert (body["lesion_count"], body["highest_risk"]) == (1, expected), screen
+
+
 def test_a_patient_can_be_updated(as_user, alice, clinic_a):
     patient = PatientFactory(clinic=clinic_a, notes="")
     response = as_user(alice).patch(f"/api/v1/patients/{patient.pk}/", {"notes": "family history"}, format="json")

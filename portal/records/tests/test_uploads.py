@@ -164,3 +164,39 @@ def test_an_image_over_the_byte_limit_is_refused(as_user, alice, lesion, setting
     _assert_refused(
         _upload(as_user(alice), lesion, _file("a.jpg", jpeg_bytes((300, 300)))), settings, "image_too_large"
     )
+
+
+def test_images_over_the_request_pixel_budget_together_are_refused_before_any_is_decoded(
+    as_user, alice, lesion, settings, monkeypatch
+):
+    from portal.records import validation
+
+    settings.NAEVUS_MAX_REQUEST_PIXELS = 3 * 64 * 48 - 1
+    decoded = []
+    monkeypatch.setattr(validation, "_reencode", lambda img, fmt: decoded.append(fmt))
+    files = [_file(f"{i}.png", png_bytes(), "image/png") for i in range(3)]
+    body = _assert_refused(_upload(as_user(alice), lesion, *files), settings, "request_too_many_pixels")
+    assert body["fields"] == {"files": [body["message"]]} and "9,216 pixels" in body["message"]
+    assert decoded == []
+    settings.NAEVUS_MAX_REQUEST_PIXELS = 3 * 64 * 48
+    monkeypatch.undo()
+    files = [_file(f"{i}.png", png_bytes(), "image/png") for i in range(3)]
+    assert _upload(as_user(alice), lesion, *files).status_code == 202
+
+
+def test_an_upload_that_waits_too_long_for_a_decode_slot_gets_a_503_with_retry_after(as_user, alice, lesion, settings):
+    from portal.records import validation
+
+    settings.NAEVUS_MAX_CONCURRENT_DECODES = 1
+    settings.NAEVUS_DECODE_WAIT_SECONDS = 0.05
+    validation._decode_slots.cache_clear()
+    slots = validation._decode_slots()
+    slots.acquire()  # another request's decode, still running
+    try:
+        response = _upload(as_user(alice), lesion, _file("a.png", png_bytes(), "image/png"))
+    finally:
+        slots.release()
+        validation._decode_slots.cache_clear()
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["code"] == "busy"
+    assert LesionImage.objects.count() == 0
