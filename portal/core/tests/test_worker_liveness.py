@@ -40,8 +40,9 @@ def _queue_a_task():
 def test_a_worker_with_work_waiting_and_no_progress_for_the_window_fails():
     worker_progress_record(node=NODE, queues=["inference", "default"], at=time.time() - 61)
     _queue_a_task()
-    with pytest.raises(CommandError, match=f"{NODE}: work waiting and no progress for over 60 s"):
+    with pytest.raises(CommandError, match=f"{NODE}: work waiting and no progress for over 60 s") as stalled:
         _check()
+    assert stalled.value.returncode == 1
 
 
 def test_a_worker_that_starts_a_task_while_the_check_looks_again_passes():
@@ -71,9 +72,10 @@ def test_only_the_named_hosts_workers_are_judged():
         _check(node=["cpu@another-host"])
 
 
-def test_no_recorded_worker_fails_and_a_clean_shutdown_removes_the_record():
+def test_no_recorded_worker_is_a_cannot_tell_and_a_clean_shutdown_removes_the_record():
     worker_progress_record(node=NODE, queues=["inference"])
     _check()
     worker_progress_forget(node=NODE)
-    with pytest.raises(CommandError, match="no worker has recorded progress"):
+    with pytest.raises(CommandError, match="no worker has recorded progress") as cannot_tell:
         _check()
+    assert cannot_tell.value.returncode == 2

@@ -1,6 +1,8 @@
 """`manage.py worker_liveness`: exit 1 when a worker on this host has work waiting and has made no
-progress for NAEVUS_WORKER_STALL_SECONDS (see portal/core/worker_liveness.py). For supervisors:
-the compose worker health check, a Kubernetes liveness probe, a systemd timer (docs/deploy.md)."""
+progress for NAEVUS_WORKER_STALL_SECONDS (see portal/core/worker_liveness.py); exit 2 when it cannot
+tell (broker unreachable, no worker recorded), which a supervisor should not answer with a restart:
+a new worker cannot reach an unreachable broker either. For the compose worker health check, a
+Kubernetes liveness probe, a systemd timer (docs/deploy.md, "Worker liveness")."""
 
 import time
 
@@ -41,7 +43,9 @@ class Command(BaseCommand):
             states = [again.get(state.node) if state.stalled else state for state in states]
             states = [state for state in states if state is not None]
         if not states:
-            raise CommandError("no worker has recorded progress on this host (not started, or the record was lost)")
+            raise CommandError(
+                "no worker has recorded progress on this host (not started, or the record was lost)", returncode=2
+            )
         for state in states:
             self.stdout.write(
                 f"{state.node}: {state.waiting} waiting in {','.join(state.queues)}; "
@@ -59,5 +63,5 @@ class Command(BaseCommand):
             return worker_states(stall_after=options["stall_after"], nodes=nodes, host=options["host"])
         except Exception as exc:  # noqa: BLE001 — whatever keeps us from the broker, the answer is "can't tell"
             raise CommandError(
-                f"broker unreachable ({type(exc).__name__}): cannot tell whether workers consume"
+                f"broker unreachable ({type(exc).__name__}): cannot tell whether workers consume", returncode=2
             ) from exc
