@@ -1,9 +1,36 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 
 app = Celery("naevus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["classifier"])
+
+
+# What `manage.py worker_liveness` reads (portal/core/worker_liveness.py). Pool processes record
+# their own progress, so the record moves only while tasks really reach the pool.
+def _record_progress(node: str) -> None:
+    from portal.core.worker_liveness import worker_progress_record
+
+    worker_progress_record(node=node, queues=list(app.amqp.queues.consume_from))
+
+
+@worker_ready.connect
+def _worker_ready(sender, **kwargs):
+    _record_progress(sender.hostname)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _task_progress(task, **kwargs):
+    _record_progress(task.request.hostname)
+
+
+@worker_shutdown.connect
+def _worker_shutdown(sender, **kwargs):
+    from portal.core.worker_liveness import worker_progress_forget
+
+    worker_progress_forget(node=sender.hostname)

@@ -228,6 +228,11 @@ NAEVUS_REDIS_RESTORE_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, NAEVUS_VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1,
 }
+# A consumer connection that died without closing (a restarted host, a dropped NAT entry) never
+# becomes readable, so the worker would wait on it for ever: TCP keepalive, and kombu's PING and
+# BRPOP-reply checks every health_check_interval (25 s by default) drop it and reconnect. A worker
+# that reconnects and still takes nothing is caught by `manage.py worker_liveness` (issue #12, item 7).
+NAEVUS_REDIS_LIVENESS_OPTIONS = {"socket_keepalive": True, "health_check_interval": 10}
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(CELERY_BROKER_DIR / "out"),
@@ -243,10 +248,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "socket_timeout": 5,
         "socket_connect_timeout": 5,
         **NAEVUS_REDIS_RESTORE_OPTIONS,
+        **NAEVUS_REDIS_LIVENESS_OPTIONS,
     }
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the broker connection drops finishes and stores its result (the database is
+# the source of truth); its acknowledgement is lost and the redelivery finds the job done. Cancelling
+# it instead (Celery 6's default) would throw away finished inference on every broker blip.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -258,6 +268,9 @@ CELERY_TASK_ROUTES = {"classifier.tasks.predict": {"queue": "inference"}}
 NAEVUS_TASK_SOFT_TIME_LIMIT = env.int("NAEVUS_TASK_SOFT_TIME_LIMIT", default=120)
 NAEVUS_TASK_TIME_LIMIT = env.int("NAEVUS_TASK_TIME_LIMIT", default=180)
 NAEVUS_MAX_ATTEMPTS = env.int("NAEVUS_MAX_ATTEMPTS", default=3)
+# `manage.py worker_liveness` calls a worker stalled when its queue has work and it has started or
+# finished no task for this long; longer than a task may run, so a busy worker never qualifies.
+NAEVUS_WORKER_STALL_SECONDS = env.int("NAEVUS_WORKER_STALL_SECONDS", default=NAEVUS_TASK_TIME_LIMIT + 60)
 NAEVUS_SWEEP_INTERVAL_SECONDS = env.float("NAEVUS_SWEEP_INTERVAL_SECONDS", default=60)
 NAEVUS_SWEEP_STALE_SECONDS = env.float("NAEVUS_SWEEP_STALE_SECONDS", default=300)
 NAEVUS_INFERENCE_CHUNK = env.int("NAEVUS_INFERENCE_CHUNK", default=8)

@@ -10,6 +10,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
     "socket_connect_timeout": 2,
     **NAEVUS_REDIS_RESTORE_OPTIONS,  # noqa: F405
+    **NAEVUS_REDIS_LIVENESS_OPTIONS,  # noqa: F405
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min", "upload": "1000/min"}}  # noqa: F405
 # One process: a per-process cache is shared by everything a test does, and the root conftest empties it

@@ -7,11 +7,16 @@ product's own machinery, so product code carries no test hooks.
 
 NAEVUS_TEST_POISON_SHA256: comma-separated sha256s of stored images whose analysis kills the process.
 NAEVUS_TEST_ANALYSE_DELAY: seconds every `analyse` call sleeps first, so that a kill lands mid-inference.
+NAEVUS_TEST_STALL_AFTER_RECONNECT: once the worker has reconnected to Redis, kombu never asks Redis for
+    work again (the consumer registration lost on reconnect, as in kombu#2629): the worker lives, answers
+    and consumes nothing — the stall of issue #12 item 7, on demand.
 """
 
 import hashlib
 import os
 import time
+
+from kombu.transport import redis as redis_transport
 
 from classifier.inference.engine import Engine
 from portal.celery import app
@@ -34,3 +39,16 @@ def _faulty_analyse(self, sources, *args, **kwargs):
 
 
 Engine.analyse = _faulty_analyse
+
+
+if os.environ.get("NAEVUS_TEST_STALL_AFTER_RECONNECT"):
+    _register = redis_transport.Transport.register_with_event_loop
+    _registrations = []
+
+    def _register_then_stall(self, connection, loop):
+        _registrations.append(connection)
+        if len(_registrations) > 1:
+            redis_transport.MultiChannelPoller._register_BRPOP = lambda poller, channel: None
+        return _register(self, connection, loop)
+
+    redis_transport.Transport.register_with_event_loop = _register_then_stall
