@@ -9,7 +9,10 @@ fails here until it is classified, and then it is checked:
   body change nothing of clinic A's and show none of it (a valid body, so that a view that forgot its
   scope would succeed rather than fail validation);
 - public routes answer without credentials; every other route and verb → 401;
-- the Django admin's routes are covered by test_admin_access.py; the SPA route serves index.html only."""
+- the Django admin's routes are covered by test_admin_access.py; the SPA route serves index.html only.
+
+The floor is therefore every route: each test walks the URL conf itself, and the classification test
+fails on any route none of them would check."""
 
 import csv
 import io
@@ -203,7 +206,6 @@ def test_charlie_gets_what_a_missing_id_gets_on_every_verb_of_every_route_to_cli
     api = as_user(charlie)
     own, foreign = _ids(clinic_b_data, version), _ids(clinic_a_data, version)
     before = clinic_state(clinic_a_data.clinic)
-    checked = set()
     for route in api_routes():
         for kind in sorted(route.kwargs & OBJECT_KINDS):
             # charlie's own ids everywhere but one: clinic A's there (his parent, their child, and so on).
@@ -223,9 +225,7 @@ def test_charlie_gets_what_a_missing_id_gets_on_every_verb_of_every_route_to_cli
                 )
                 if verb in answered:
                     assert denied_after == denied + 1, f"{where} left no denied audit row"
-                checked.add(route.name)
     assert clinic_state(clinic_a_data.clinic) == before
-    assert checked == {r.name for r in api_routes() if r.kwargs & OBJECT_KINDS}
 
 
 def test_clinic_a_ids_in_the_query_string_or_the_body_of_any_request_change_and_show_nothing_of_clinic_a(
@@ -239,7 +239,6 @@ def test_clinic_a_ids_in_the_query_string_or_the_body_of_any_request_change_and_
     query = foreign | {"mrn": a.patient.mrn, "search": a.patient.mrn, "q": a.patient.mrn}
     own = _ids(clinic_b_data, version)
     before = clinic_state(a.clinic)
-    probed = set()
     for route in api_routes():
         if route.name in PUBLIC:
             continue
@@ -255,8 +254,6 @@ def test_clinic_a_ids_in_the_query_string_or_the_body_of_any_request_change_and_
             content = b"".join(response.streaming_content) if response.streaming else response.content
             assert not leaked(content.decode(errors="replace"), a), f"{where} showed clinic A's data"
             assert clinic_state(a.clinic) == before, f"{where} changed or attached to clinic A's data"
-            probed.add((route.name, verb))
-    assert probed == {(r.name, v) for r in api_routes() if r.name not in PUBLIC for v in answered_verbs(r)}
 
 
 def _mapped_batch(api, rows: list[list[str]], *, create_missing: bool):
