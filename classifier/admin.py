@@ -1,13 +1,13 @@
 from django.contrib import admin, messages
 
-from portal.records.admin import ClinicScopedAdmin
+from portal.records.admin import ClinicScopedAdmin, SuperuserOnlyAdmin
 
 from . import services
 from .models import BatchJob, ModelVersion, Prediction
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(SuperuserOnlyAdmin):
     """Only superusers manage model versions."""
 
     list_display = [
@@ -30,15 +30,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "calibration", "is_active", "created_at", "activated_at",
     ]  # fmt: skip
     actions = ["activate"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
 
     def has_add_permission(self, request):
         return False

@@ -1,29 +1,40 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
-from portal.records.admin import ClinicScopedAdmin
+from portal.records.admin import ClinicScopedAdmin, SuperuserOnlyAdmin
 
 from .models import Clinic, Invitation, Membership
 
+# Django's own user and group admins, for superusers only (see SuperuserOnlyAdmin).
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class PortalUserAdmin(SuperuserOnlyAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class PortalGroupAdmin(SuperuserOnlyAdmin, GroupAdmin):
+    pass
+
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(SuperuserOnlyAdmin):
     list_display = ["id", "name", "created_at"]
     search_fields = ["name"]
 
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(SuperuserOnlyAdmin):
     list_display = ["id", "user", "clinic", "role", "firebase_uid"]
     list_filter = ["role", "clinic"]
     search_fields = ["user__username", "user__email", "firebase_uid"]
     list_select_related = ["user", "clinic"]
     raw_id_fields = ["user"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
 
 
 @admin.register(Invitation)

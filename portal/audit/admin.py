@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from portal.records.admin import SuperuserOnlyAdmin
+
 from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(SuperuserOnlyAdmin):
     """Read-only for everyone, superusers included."""
 
     list_display = [
@@ -22,12 +24,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ["action", "outcome", "object_type"]
     search_fields = ["object_id", "request_id", "=user_id", "=patient_id"]
     date_hierarchy = "at"
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser
 
     def has_add_permission(self, request):
         return False

@@ -4,6 +4,8 @@ membership) sees and changes only their own clinic's rows."""
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core.exceptions import ValidationError
 
 from portal.accounts.models import Role
 from portal.accounts.selectors import user_membership
@@ -30,6 +32,41 @@ _CLINIC_PATHS = {
     "auth.User": "membership__clinic",
     "classifier.BatchJob": "clinic",
 }
+
+
+class ClinicRawIdWidget(ForeignKeyRawIdWidget):
+    """Django's raw-id widget names and links whatever id it holds, looked up without the form field's
+    queryset: an add form opened with `?patient=<id>` would show another clinic's row."""
+
+    def __init__(self, rel, admin_site, *, queryset, **kwargs):
+        super().__init__(rel, admin_site, **kwargs)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value):
+        try:
+            visible = self.queryset.filter(**{self.rel.get_related_field().name: value}).exists()
+        except (ValueError, ValidationError):
+            visible = False
+        return super().label_and_url_for_value(value) if visible else ("", "")
+
+
+class SuperuserOnlyAdmin(admin.ModelAdmin):
+    """For anyone but a superuser these rows do not exist: Django's history view looks a row up before
+    it checks permissions, so an unscoped queryset answers 403 for an id that exists and redirects for
+    one that does not."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.none()
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 class ClinicScopedAdmin(admin.ModelAdmin):
@@ -73,6 +110,10 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         path = _CLINIC_PATHS.get(db_field.related_model._meta.label)
         if clinic is not None and path is not None:
             kwargs["queryset"] = db_field.related_model._default_manager.filter(**{path: clinic.pk})
+            if db_field.name in self.raw_id_fields:
+                kwargs["widget"] = ClinicRawIdWidget(
+                    db_field.remote_field, self.admin_site, queryset=kwargs["queryset"], using=kwargs.get("using")
+                )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_list_filter(self, request):
@@ -136,7 +177,8 @@ class LesionInline(admin.TabularInline):
 class PatientAdmin(ClinicScopedAdmin):
     patient_path = "pk"
     list_display = ["id", "mrn", "name", "sex", "birth_year", "clinic", "last_visit", "created_at"]
-    list_filter = ["sex", "clinic"]
+    # Only the clinics the admin's own rows belong to: a plain filter would list every clinic's name.
+    list_filter = ["sex", ("clinic", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["mrn", "name"]
     list_select_related = ["clinic"]
     inlines = [LesionInline]
@@ -157,7 +199,7 @@ class LesionAdmin(ClinicScopedAdmin):
 class LesionImageAdmin(ClinicScopedAdmin):
     patient_path = "lesion__patient"
     list_display = ["id", "lesion", "clinic", "kind", "width", "height", "uploaded_at", "sha256"]
-    list_filter = ["kind", "clinic"]
+    list_filter = ["kind", ("clinic", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["sha256", "lesion__patient__mrn"]
     list_select_related = ["lesion", "clinic"]
     raw_id_fields = ["lesion", "uploaded_by"]

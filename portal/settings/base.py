@@ -6,10 +6,13 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# The embedded run's state (SQLite, media, models, broker, demo credentials); a second run elsewhere,
+# such as the `make run` smoke test, points it at its own folder and leaves a clone's var/ alone.
+VAR_DIR = Path(env("NAEVUS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

@@ -52,7 +52,7 @@ class Command(BaseCommand):
         if ModelVersion.objects.exists():
             self.stdout.write("a model version is registered already; nothing to do")
             return
-        out = Path(options["out"] or Path(settings.BASE_DIR) / "var" / "training" / "demo")
+        out = Path(options["out"] or Path(settings.VAR_DIR) / "training" / "demo")
         self.stdout.write("no model registered: training the demo model on samples/isic (a few minutes on a CPU)")
         try:
             result = training_run(cfg=demo_config(out), launch=Launch())
