@@ -1,7 +1,8 @@
 """The README's first command, `make run`: the embedded layout on SQLite and kombu's `filesystem://`
 broker, started from the Procfile by honcho in a folder of its own (NAEVUS_VAR_DIR).
 
-It runs what the Makefile's `run` target runs, in order — `migrate`, `collectstatic`, `bootstrap_demo`,
+It runs the `manage.py` steps of the Makefile's `run` target, read from the Makefile itself and in its
+order (`migrate`, `createcachetable`, `collectstatic`, `bootstrap_demo` today), then
 `honcho start -f Procfile` — with the embedded defaults (no DATABASE_URL, no CELERY_BROKER_URL). What
 differs from `make run`, and why:
 
@@ -68,6 +69,14 @@ def _get_json(session: requests.Session, url: str):
     return response.json() if response.status_code == 200 else None
 
 
+def make_run_steps() -> list[list[str]]:
+    """The `$(PY) manage.py …` lines of the Makefile's `run` recipe, in order: a step added there runs here."""
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    recipe = re.search(r"^run:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert recipe, "the Makefile has no run target"
+    return [line.split()[2:] for line in recipe.group(1).splitlines() if re.match(r"\t\$\(PY\) manage\.py ", line)]
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -83,11 +92,13 @@ def test_make_run_serves_an_upload_end_to_end_on_sqlite_and_the_filesystem_broke
 
     from classifier.inference.testing import make_tiny_artifact
 
-    manage(env, "migrate", "--noinput")
-    manage(env, "collectstatic", "--noinput", "-v", "0")
+    steps = make_run_steps()
+    assert steps[-1] == ["bootstrap_demo"] and ["migrate", "--noinput"] in steps, steps
+    for step in steps[:-1]:
+        manage(env, *step)
     make_tiny_artifact(tmp_path / "tiny.naevus.pt", img_size=64)
     manage(env, "model", "import", str(tmp_path / "tiny.naevus.pt"), "--activate")
-    printed = manage(env, "bootstrap_demo")
+    printed = manage(env, *steps[-1])
     assert "a model version is registered already" in printed
     credentials = dict(re.findall(r"^\s+(clinician|admin)\s+/ (\S+)", printed, re.MULTILINE))
     assert set(credentials) == {"clinician", "admin"}, printed

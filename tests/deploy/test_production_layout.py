@@ -336,5 +336,5 @@ def _health(base: str) -> int:
         return requests.get(
             base + "/api/v1/health/", headers={"X-Forwarded-Proto": "https"}, allow_redirects=False, timeout=5
         ).status_code
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or a first request still loading the app
         return 0
