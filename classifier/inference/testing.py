@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 import torch
 
-from .artifact import ARTIFACT_FORMAT, save_artifact
+from .artifact import build_meta, save_artifact
 from .factory import create_model
 from .preprocessing import Preprocess
 
@@ -24,21 +23,16 @@ def tiny_meta(*, arch: str, img_size: int, num_classes: int, seed: int) -> dict:
     else:
         extra = [f"class {i}" for i in range(len(MULTICLASS_NAMES), num_classes)]
         class_names = (list(MULTICLASS_NAMES) + extra)[:num_classes]
-    return {
-        "format": ARTIFACT_FORMAT,
-        "arch": arch,
-        "num_classes": num_classes,
-        "class_names": class_names,
-        "melanoma_index": 0,
-        "preprocess": Preprocess(img_size=img_size).to_dict(),
-        "threshold": 0.5,
-        "calibration": {"method": "none"},
-        "metrics": {},
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "is_demo": True,
-        "name": f"tiny {arch} (random weights)",
-        "version": f"seed-{seed}",
-    }
+    return build_meta(
+        arch=arch,
+        num_classes=num_classes,
+        class_names=class_names,
+        preprocess=Preprocess(img_size=img_size),
+        threshold=0.5,
+        is_demo=True,
+        name=f"tiny {arch} (random weights)",
+        version=f"seed-{seed}",
+    )
 
 
 def make_tiny_artifact(
