@@ -325,6 +325,25 @@ def test_a_poison_image_fails_after_the_attempt_cap_and_the_rest_of_the_batch_co
     record("8", "poison image in a 41-image batch", "failed after 3 attempts (3 child deaths); 40 others done")
 
 
+def test_a_batch_whose_last_jobs_hit_the_soft_time_limit_fails_them_and_finishes(
+    as_user, alice, tiny_model, fault_workers, monkeypatch
+):
+    """Every analysis outlasts a 1 s soft time limit: the jobs fail with the reason and a finish time
+    through the service, and the batch finishes rather than staying `running` for ever."""
+    # Celery puts the publisher's time limits into the message, and the worker obeys those.
+    monkeypatch.setattr(predict, "soft_time_limit", 1)
+    monkeypatch.setattr(predict, "time_limit", 30)
+    monkeypatch.setattr(predict, "_exec_options", None)
+    batch_id = _post_batch(as_user(alice), make_zip(3))
+    worker = fault_workers(NAEVUS_TEST_ANALYSE_DELAY=4, NAEVUS_TASK_SOFT_TIME_LIMIT=1, NAEVUS_TASK_TIME_LIMIT=30)
+    worker.wait_ready()
+    wait_for(lambda: _count(batch_id, "failed") == 3, timeout=60, interval=0.5, message="the jobs to time out")
+    rows = Prediction.objects.filter(batch_id=batch_id)
+    assert all(p.error == "Analysis took too long and was stopped." and p.finished_at for p in rows)
+    batch = BatchJob.objects.get(pk=batch_id)
+    assert batch.status == BatchJob.Status.DONE and batch.finished_at is not None
+
+
 def test_a_rolled_back_upload_publishes_nothing_and_leaves_no_file(alice, clinic_a, tiny_model):
     """Item 10, first half: publication waits for the commit, so a rollback sends no task."""
     lesion = LesionFactory(patient=PatientFactory(clinic=clinic_a))
