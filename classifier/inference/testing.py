@@ -80,17 +80,24 @@ def make_trained_tiny_artifact(
     samples = sample_images()
     x = torch.from_numpy(np.stack([preprocess(preprocess.open(data)) for data, _ in samples]))
     y = torch.tensor([float(target) for _, target in samples])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = create_model(TINY_ARCH, num_classes=1)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        model.train()
-        for _ in range(steps):
-            batch = torch.randperm(len(x))[:32]
-            optimiser.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[batch])[:, 0], y[batch])
-            loss.backward()
-            optimiser.step()
+    # One thread: ten tiny steps gain nothing from more, and on a busy machine a thread pool per
+    # core stalled them for minutes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = create_model(TINY_ARCH, num_classes=1)
+            optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+            model.train()
+            for _ in range(steps):
+                batch = torch.randperm(len(x))[:32]
+                optimiser.zero_grad()
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[batch])[:, 0], y[batch])
+                loss.backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
     meta = build_meta(
         arch=TINY_ARCH,
         class_names=["melanoma"],
