@@ -7,7 +7,6 @@ Nothing here touches the shared services' other databases: the stack creates
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 import random
@@ -111,7 +110,7 @@ def make_artifact(path: Path, *, arch: str, img_size: int, mean_std: float | Non
     """A random-init serving artifact: throughput does not depend on the weights."""
     import torch
 
-    from classifier.inference.artifact import ARTIFACT_FORMAT, save_artifact
+    from classifier.inference.artifact import build_meta, save_artifact
     from classifier.inference.factory import create_model
     from classifier.inference.preprocessing import Preprocess
 
@@ -122,21 +121,15 @@ def make_artifact(path: Path, *, arch: str, img_size: int, mean_std: float | Non
         if mean_std is None
         else Preprocess(img_size=img_size, mean=(mean_std,) * 3, std=(mean_std,) * 3)
     )
-    meta = {
-        "format": ARTIFACT_FORMAT,
-        "arch": arch,
-        "num_classes": 1,
-        "class_names": ["melanoma"],
-        "melanoma_index": 0,
-        "preprocess": pre.to_dict(),
-        "threshold": 0.5,
-        "calibration": {"method": "none"},
-        "metrics": {},
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "is_demo": True,
-        "name": f"bench {arch} (random weights)",
-        "version": "bench",
-    }
+    meta = build_meta(
+        arch=arch,
+        class_names=["melanoma"],
+        preprocess=pre,
+        threshold=0.5,
+        is_demo=True,
+        name=f"bench {arch} (random weights)",
+        version="bench",
+    )
     return save_artifact(path, state_dict=model.state_dict(), meta=meta), meta
 
 

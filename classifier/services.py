@@ -23,6 +23,7 @@ from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
+from .inference.artifact import ARTIFACT_NAME, ArtifactFormatError, sha256_file, validate_meta
 from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
@@ -269,14 +270,6 @@ def registry_lock():
         yield
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_version_register(
     *,
     artifact_path: str,
@@ -288,21 +281,25 @@ def model_version_register(
     activate: bool = False,
     notes: str = "",
 ) -> ModelVersion:
-    """Copies a serving artifact into the model store (checking its sha256), exports and checks its
-    ONNX twin, and records it with its metrics and plots: inactive unless asked."""
+    """Copies a serving artifact into the model store (checking its sha256 and its meta), exports and
+    checks its ONNX twin, and records it with its metrics and plots: inactive unless asked. An artifact
+    must carry its own threshold and preprocessing: nothing is filled in with a default."""
     from .inference.engine import prepare_onnx
 
+    try:
+        validate_meta(meta)
+    except ArtifactFormatError as exc:
+        raise ApplicationError(f"Not a valid model artifact: {exc}", code="invalid_artifact") from exc
     source = Path(artifact_path)
-    if _file_sha256(source) != sha256:
+    if sha256_file(source) != sha256:
         raise ApplicationError("The artifact's sha256 does not match; refusing to register it.", code="sha256_mismatch")
-    name = str(meta.get("name") or meta.get("arch") or "model")
-    version = str(meta.get("version") or timezone.now().strftime("%Y%m%d-%H%M%S"))
+    name, version = str(meta["name"]), str(meta["version"])
     folder = Path(settings.MODEL_STORE) / f"{name}-{version}-{sha256[:12]}".replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "model.naevus.pt"
-    if not target.exists() or _file_sha256(target) != sha256:
-        shutil.copyfile(source, folder / "model.naevus.pt.tmp")
-        (folder / "model.naevus.pt.tmp").replace(target)
+    target = folder / ARTIFACT_NAME
+    if not target.exists() or sha256_file(target) != sha256:
+        shutil.copyfile(source, folder / f"{ARTIFACT_NAME}.tmp")
+        (folder / f"{ARTIFACT_NAME}.tmp").replace(target)
     onnx_path = folder / "model.onnx"
     onnx_sha256 = prepare_onnx(str(target), str(onnx_path), sha256=sha256)
     stored_plots = {}
@@ -310,7 +307,6 @@ def model_version_register(
         file_name = f"{Path(plot_name).stem}.png"
         shutil.copyfile(plot_path, folder / file_name)
         stored_plots[Path(plot_name).stem] = file_name
-    preprocess = meta.get("preprocess") or {}
     with registry_lock():
         if ModelVersion.objects.filter(name=name, version=version).exists():
             raise ApplicationError(f"Model {name} {version} is already registered.", code="duplicate_version")
@@ -318,19 +314,19 @@ def model_version_register(
             name=name,
             version=version,
             arch=meta["arch"],
-            img_size=int(preprocess.get("img_size") or meta.get("img_size") or 224),
-            preprocess=preprocess,
-            class_names=list(meta.get("class_names") or ["melanoma"]),
-            melanoma_index=int(meta.get("melanoma_index", 0)),
-            threshold=float(meta.get("threshold", 0.5)),
-            calibration=meta.get("calibration") or {"method": "none"},
-            metrics=meta.get("metrics") or {},
+            img_size=int(meta["preprocess"]["img_size"]),
+            preprocess=meta["preprocess"],
+            class_names=list(meta["class_names"]),
+            melanoma_index=int(meta["melanoma_index"]),
+            threshold=float(meta["threshold"]),
+            calibration=meta["calibration"],
+            metrics=meta["metrics"],
             plots=stored_plots,
             artifact_path=str(target),
             sha256=sha256,
             onnx_path=str(onnx_path),
             onnx_sha256=onnx_sha256,
-            is_demo=bool(is_demo or meta.get("is_demo")),
+            is_demo=bool(is_demo or meta["is_demo"]),
             notes=notes,
         )
         active = model_version_active()

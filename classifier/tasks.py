@@ -129,17 +129,17 @@ def predict(self, prediction_ids: list[int]):
             if fresh:
                 _analyse(fresh)
         except SoftTimeLimitExceeded:
-            for pid in held:
-                Prediction.objects.filter(pk=pid, status=Prediction.Status.RUNNING).update(
-                    status=Prediction.Status.FAILED, error="Analysis took too long and was stopped."
-                )
+            for prediction in _running(held):
+                services.prediction_fail(prediction=prediction, reason="Analysis took too long and was stopped.")
         except OperationalError as exc:
             # The database went away for a moment: put the jobs back and retry with backoff.
-            for pid in held:
-                Prediction.objects.filter(pk=pid, status=Prediction.Status.RUNNING).update(
-                    status=Prediction.Status.QUEUED
-                )
+            for prediction in _running(held):
+                services.prediction_release(prediction=prediction)
             raise self.retry(exc=exc, countdown=min(60, 2 ** (self.request.retries + 1))) from exc
+
+
+def _running(prediction_ids: list[int]) -> list[Prediction]:
+    return list(Prediction.objects.filter(pk__in=prediction_ids, status=Prediction.Status.RUNNING))
 
 
 @contextmanager

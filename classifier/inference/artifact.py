@@ -25,6 +25,7 @@ longer matches it.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -33,8 +34,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from .preprocessing import Preprocess
 from .scoring import (  # noqa: F401 — re-exported: the artifact's API
@@ -46,6 +46,7 @@ from .scoring import (  # noqa: F401 — re-exported: the artifact's API
 )
 
 ARTIFACT_FORMAT = "naevus-artifact/1"
+ARTIFACT_NAME = "model.naevus.pt"
 REQUIRED_META = (
     "format",
     "arch",
@@ -62,6 +63,11 @@ REQUIRED_META = (
     "version",
 )
 CALIBRATION_METHODS = ("none", "temperature", "platt")
+
+# torch is imported only where weights are read or written: the web process validates and registers
+# meta without loading it.
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -95,9 +101,49 @@ def validate_meta(meta: Mapping) -> None:
         raise ArtifactFormatError(f"unknown calibration method {method!r}")
     if method == "temperature" and not float(meta["calibration"]["T"]) > 0:
         raise ArtifactFormatError("temperature must be positive")
+    if meta.get("tta_views", 1) not in (1, 2, 4, 8):
+        raise ArtifactFormatError(f"tta_views must be 1, 2, 4 or 8, got {meta['tta_views']!r}")
     Preprocess.from_dict(meta["preprocess"])
     # Fails here, not in a worker at load time, if something is not JSON.
     json.dumps(dict(meta))
+
+
+def build_meta(
+    *,
+    arch: str,
+    class_names: list[str],
+    preprocess: Preprocess,
+    threshold: float,
+    name: str,
+    version: str,
+    is_demo: bool,
+    num_classes: int | None = None,
+    melanoma_index: int = 0,
+    calibration: dict | None = None,
+    metrics: dict | None = None,
+    tta_views: int = 1,
+) -> dict:
+    """The one place an artifact's meta is put together (training, import, tests, bench); it is
+    validated here, so a caller that forgets a field finds out before anything is written."""
+    meta = {
+        "format": ARTIFACT_FORMAT,
+        "arch": arch,
+        "num_classes": len(class_names) if num_classes is None else num_classes,
+        "class_names": list(class_names),
+        "melanoma_index": melanoma_index,
+        "preprocess": preprocess.to_dict(),
+        "threshold": threshold,
+        "calibration": calibration or {"method": "none"},
+        # Dihedral views the Engine averages per image; calibration and threshold were fitted for them.
+        "tta_views": tta_views,
+        "metrics": metrics or {},
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "is_demo": is_demo,
+        "name": name,
+        "version": version,
+    }
+    validate_meta(meta)
+    return meta
 
 
 @contextmanager
@@ -124,6 +170,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
 
 def save_artifact(path: str | os.PathLike, *, state_dict: Mapping[str, torch.Tensor], meta: dict) -> str:
     """Write the artifact atomically and return the sha256 hex of the file."""
+    import torch
+
     validate_meta(meta)
     weights = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     with atomic_output(path) as tmp:
@@ -141,6 +189,8 @@ def load_artifact(path: str | os.PathLike, *, expected_sha256: str | None) -> Ar
     The bytes are hashed and then deserialised from the same buffer, so the
     file cannot change between the check and the load.
     """
+    import torch
+
     with open(path, "rb") as fh:
         data = fh.read()
     digest = hashlib.sha256(data).hexdigest()

@@ -1,13 +1,15 @@
-"""Tiny artifacts for tests and demos (random weights, flagged ``is_demo``)."""
+"""Tiny artifacts for tests and demos (random or briefly trained weights, flagged ``is_demo``)."""
 
 from __future__ import annotations
 
-import datetime as dt
+import csv
 import os
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from .artifact import ARTIFACT_FORMAT, save_artifact
+from .artifact import build_meta, save_artifact
 from .factory import create_model
 from .preprocessing import Preprocess
 
@@ -24,21 +26,16 @@ def tiny_meta(*, arch: str, img_size: int, num_classes: int, seed: int) -> dict:
     else:
         extra = [f"class {i}" for i in range(len(MULTICLASS_NAMES), num_classes)]
         class_names = (list(MULTICLASS_NAMES) + extra)[:num_classes]
-    return {
-        "format": ARTIFACT_FORMAT,
-        "arch": arch,
-        "num_classes": num_classes,
-        "class_names": class_names,
-        "melanoma_index": 0,
-        "preprocess": Preprocess(img_size=img_size).to_dict(),
-        "threshold": 0.5,
-        "calibration": {"method": "none"},
-        "metrics": {},
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        "is_demo": True,
-        "name": f"tiny {arch} (random weights)",
-        "version": f"seed-{seed}",
-    }
+    return build_meta(
+        arch=arch,
+        num_classes=num_classes,
+        class_names=class_names,
+        preprocess=Preprocess(img_size=img_size),
+        threshold=0.5,
+        is_demo=True,
+        name=f"tiny {arch} (random weights)",
+        version=f"seed-{seed}",
+    )
 
 
 def make_tiny_artifact(
@@ -57,4 +54,57 @@ def make_tiny_artifact(
         torch.manual_seed(seed)
         model = create_model(arch, num_classes=num_classes)
     meta = tiny_meta(arch=arch, img_size=img_size, num_classes=num_classes, seed=seed)
+    return save_artifact(path, state_dict=model.state_dict(), meta=meta), meta
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "isic"
+
+
+def sample_images() -> list[tuple[bytes, int]]:
+    """The labelled sample images (real dermoscopy, see samples/isic/README.md) as (JPEG bytes, target)."""
+    with open(SAMPLES / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [((SAMPLES / f"{row['image_name']}.jpg").read_bytes(), int(row["target"])) for row in rows]
+
+
+def make_trained_tiny_artifact(
+    path: str | os.PathLike, *, img_size: int = 64, steps: int = 10, lr: float = 3e-3, seed: int = 0
+) -> tuple[str, dict]:
+    """A tiny model after a few Adam steps on the sample images; returns ``(sha256, meta)``.
+
+    A random-init network scores images almost alike (at 64 px its logits spread over 0.08 across the
+    samples), so a parity check against it passes whatever the export did. Ten steps spread them
+    over about 2 units, and a broken export or backend shows.
+    """
+    preprocess = Preprocess(img_size=img_size)
+    samples = sample_images()
+    x = torch.from_numpy(np.stack([preprocess(preprocess.open(data)) for data, _ in samples]))
+    y = torch.tensor([float(target) for _, target in samples])
+    # One thread: ten tiny steps gain nothing from more, and on a busy machine a thread pool per
+    # core stalled them for minutes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = create_model(TINY_ARCH, num_classes=1)
+            optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+            model.train()
+            for _ in range(steps):
+                batch = torch.randperm(len(x))[:32]
+                optimiser.zero_grad()
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[batch])[:, 0], y[batch])
+                loss.backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
+    meta = build_meta(
+        arch=TINY_ARCH,
+        class_names=["melanoma"],
+        preprocess=preprocess,
+        threshold=0.5,
+        is_demo=True,
+        name=f"tiny {TINY_ARCH} ({steps} steps on the sample images)",
+        version=f"trained-seed-{seed}",
+    )
     return save_artifact(path, state_dict=model.state_dict(), meta=meta), meta

@@ -59,6 +59,20 @@ def test_a_tampered_artifact_is_refused_at_import(tmp_path):
         model_version_register(artifact_path=str(path), sha256=sha, meta=meta)
 
 
+@pytest.mark.parametrize("missing", ["threshold", "preprocess"])
+def test_an_artifact_meta_without_a_threshold_or_preprocessing_is_refused_not_given_a_default(tmp_path, missing):
+    from classifier.services import model_version_register
+    from portal.core.exceptions import ApplicationError
+
+    path = tmp_path / "a.naevus.pt"
+    sha, meta = make_tiny_artifact(path)
+    del meta[missing]
+    with pytest.raises(ApplicationError, match=missing) as refused:
+        model_version_register(artifact_path=str(path), sha256=sha, meta=meta)
+    assert refused.value.code == "invalid_artifact"
+    assert not ModelVersion.objects.exists()
+
+
 def test_analyze_queues_a_server_folder_as_one_batch(tmp_path, clinic_a):
     artifact = tmp_path / "m.naevus.pt"
     make_tiny_artifact(artifact)

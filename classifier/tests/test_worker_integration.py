@@ -159,3 +159,53 @@ def test_killing_the_worker_mid_batch_loses_no_image_and_duplicates_no_predictio
     if interrupted:
         assert rows.filter(attempts=2).count() >= 1
     assert not rows.filter(attempts__gt=2).exists()
+
+
+def test_the_worker_refers_the_images_scored_above_the_threshold_and_not_the_others(
+    as_user, alice, clinic_a, worker_env, tmp_path
+):
+    """Refer/routine through a real worker, with a model whose scores differ from image to image: the
+    threshold is set between the second- and third-highest of four real images' scores."""
+    from classifier.inference.engine import Engine
+    from classifier.inference.testing import make_trained_tiny_artifact, sample_images
+    from classifier.services import model_version_register
+
+    from .conftest import WorkerProcess
+
+    sha256, meta = make_trained_tiny_artifact(tmp_path / "trained.naevus.pt")
+    version = model_version_register(
+        artifact_path=str(tmp_path / "trained.naevus.pt"), sha256=sha256, meta=meta, activate=True
+    )
+    api = as_user(alice)
+    lesion = LesionFactory(patient=PatientFactory(clinic=clinic_a))
+    images = [data for data, _ in sample_images()[:4]]
+    response = api.post(
+        f"/api/v1/lesions/{lesion.pk}/images/",
+        {"files": [SimpleUploadedFile(f"{i}.jpg", data, "image/jpeg") for i, data in enumerate(images)]},
+        format="multipart",
+    )
+    assert response.status_code == 202
+    # Scored from the stored files (uploads are re-encoded), as the worker will score them.
+    stored = list(LesionImage.objects.filter(lesion=lesion).order_by("pk"))
+    engine = Engine.from_artifact(version.artifact_path, sha256=version.sha256, backend="torch-cpu")
+    expected = {
+        image.pk: result.probability
+        for image, result in zip(stored, engine.analyse([i.file.read() for i in stored]), strict=True)
+    }
+    ranked = sorted(expected.values(), reverse=True)
+    assert ranked[1] - ranked[2] > 1e-3, "the model scores these images too alike to place a threshold between them"
+    version.threshold = (ranked[1] + ranked[2]) / 2
+    version.save(update_fields=["threshold"])
+
+    worker = WorkerProcess(worker_env, tmp_path / "worker.log").start()
+    try:
+        predictions = Prediction.objects.filter(image__lesion=lesion)
+        wait_for(lambda: predictions.filter(status="done").count() == 4, timeout=120, message="the predictions")
+    finally:
+        worker.stop()
+    for prediction in predictions:
+        body = api.get(f"/api/v1/predictions/{prediction.pk}/").json()
+        assert body["threshold"] == version.threshold
+        assert body["melanoma_probability"] == pytest.approx(expected[prediction.image_id], abs=1e-4)
+        assert body["risk_category"] == ("refer" if expected[prediction.image_id] > version.threshold else "routine")
+    assert sorted(p.risk_category for p in predictions) == ["refer", "refer", "routine", "routine"]

@@ -15,12 +15,12 @@ import signal
 import time
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import BatchJob, Prediction
@@ -173,7 +173,8 @@ def test_the_same_task_delivered_twice_at_once_and_three_times_in_a_row_predicts
     assert response.status_code == 202
     ids = list(Prediction.objects.order_by("pk").values_list("pk", flat=True))
     assert len(ids) == 4 and redis_server.queued() == 0
-    worker = fault_workers(concurrency=2, NAEVUS_TEST_ANALYSE_DELAY=0.5)
+    # Each delivery holds its jobs' locks for at least 2 s, so the second arrives while the first runs.
+    worker = fault_workers(concurrency=2, NAEVUS_TEST_ANALYSE_DELAY=2)
     worker.wait_ready()
 
     def succeeded() -> int:
@@ -182,6 +183,8 @@ def test_the_same_task_delivered_twice_at_once_and_three_times_in_a_row_predicts
     for _ in range(2):
         predict.apply_async(args=[ids], queue="inference")
     wait_for(lambda: succeeded() == 2, timeout=60, message="both concurrent deliveries")
+    # They overlapped: each job was held by one delivery and dropped by the other (the advisory lock).
+    assert worker.log().count("duplicate delivery dropped") == 4
     for delivery in range(3, 6):
         predict.apply_async(args=[ids], queue="inference")
         wait_for(lambda d=delivery: succeeded() == d and redis_server.queued() == 0, timeout=60)
@@ -191,7 +194,9 @@ def test_the_same_task_delivered_twice_at_once_and_three_times_in_a_row_predicts
     assert Prediction.objects.count() == 4
     log = worker.log()
     assert "IntegrityError" not in log and "raised unexpected" not in log and "Traceback" not in log
-    record("4", "5 deliveries of one 4-image task", "4 predictions, attempts 1, 5 tasks succeeded, 0 failed")
+    record(
+        "4", "5 deliveries of one 4-image task", "2 overlapped (4 jobs dropped by the lock); 4 predictions, attempts 1"
+    )
 
 
 def test_a_redis_restart_mid_batch_is_survived_without_help(as_user, alice, tiny_model, fault_workers, redis_server):
@@ -225,6 +230,12 @@ def test_a_redis_restart_mid_batch_is_survived_without_help(as_user, alice, tiny
     record("5", "Redis restarted (3 s outage) → resumed / done", f"{resumed:.1f} s / {finished:.1f} s after restart")
 
 
+# The production defaults' ratio (NAEVUS_SWEEP_STALE_SECONDS 300 / NAEVUS_SWEEP_INTERVAL_SECONDS 60),
+# scaled down 60×: a job counts as lost after five sweeps without being picked up.
+SWEEP_INTERVAL_SECONDS = 1.0
+SWEEP_STALE_SECONDS = 5.0
+
+
 def test_a_flushed_redis_loses_nothing_because_the_sweeper_requeues(
     as_user, alice, tiny_model, fault_workers, redis_server
 ):
@@ -241,10 +252,10 @@ def test_a_flushed_redis_loses_nothing_because_the_sweeper_requeues(
 
     def swept_and_finished():
         nonlocal republished
-        republished += predictions_sweep(stale_after=timedelta(seconds=2))
+        republished += predictions_sweep(stale_after=timedelta(seconds=SWEEP_STALE_SECONDS))
         return _finished(batch_id)()
 
-    wait_for(swept_and_finished, timeout=120, interval=1.0, message="the batch after the flush")
+    wait_for(swept_and_finished, timeout=120, interval=SWEEP_INTERVAL_SECONDS, message="the batch after the flush")
     took = time.monotonic() - flushed_at
     assert republished > 0, "nothing was lost by the flush; flush earlier"
     assert_exactly_one_each(batch_id, n, tiny_model)
@@ -325,17 +336,48 @@ def test_a_poison_image_fails_after_the_attempt_cap_and_the_rest_of_the_batch_co
     record("8", "poison image in a 41-image batch", "failed after 3 attempts (3 child deaths); 40 others done")
 
 
-def test_a_rolled_back_upload_publishes_nothing_and_leaves_no_file(alice, clinic_a, tiny_model):
-    """Item 10, first half: publication waits for the commit, so a rollback sends no task."""
+def test_a_batch_whose_last_jobs_hit_the_soft_time_limit_fails_them_and_finishes(
+    as_user, alice, tiny_model, fault_workers, monkeypatch
+):
+    """Every analysis outlasts a 1 s soft time limit: the jobs fail with the reason and a finish time
+    through the service, and the batch finishes rather than staying `running` for ever."""
+    # Celery puts the publisher's time limits into the message, and the worker obeys those.
+    monkeypatch.setattr(predict, "soft_time_limit", 1)
+    monkeypatch.setattr(predict, "time_limit", 30)
+    monkeypatch.setattr(predict, "_exec_options", None)
+    batch_id = _post_batch(as_user(alice), make_zip(3))
+    worker = fault_workers(NAEVUS_TEST_ANALYSE_DELAY=4, NAEVUS_TASK_SOFT_TIME_LIMIT=1, NAEVUS_TASK_TIME_LIMIT=30)
+    worker.wait_ready()
+    wait_for(lambda: _count(batch_id, "failed") == 3, timeout=60, interval=0.5, message="the jobs to time out")
+    rows = Prediction.objects.filter(batch_id=batch_id)
+    assert all(p.error == "Analysis took too long and was stopped." and p.finished_at for p in rows)
+    batch = BatchJob.objects.get(pk=batch_id)
+    assert batch.status == BatchJob.Status.DONE and batch.finished_at is not None
+
+
+def test_a_rolled_back_upload_publishes_nothing_and_leaves_no_file(alice, clinic_a, tiny_model, settings):
+    """Item 10, first half: the upload's transaction fails after its images are stored and their
+    publication registered. Publication waits for the commit, so nothing is sent; the rows go with
+    the rollback and the stored files are removed."""
+    from classifier import services
+
     lesion = LesionFactory(patient=PatientFactory(clinic=clinic_a))
     data = lesion_jpeg(1)
-    with mock.patch.object(predict, "apply_async") as publish:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            lesion_images_upload(user=alice, lesion=lesion, uploads=[Upload(io.BytesIO(data), len(data), "a.jpg")])
-            assert Prediction.objects.count() == 1
-            raise RuntimeError("the request failed after the upload")
-        assert publish.call_count == 0
+    register_publish = services._publish_on_commit
+
+    def register_then_fail(ids):
+        register_publish(ids)
+        raise RuntimeError("the request failed after the upload")
+
+    with (
+        mock.patch.object(predict, "apply_async") as publish,
+        mock.patch.object(services, "_publish_on_commit", register_then_fail),
+        pytest.raises(RuntimeError),
+    ):
+        lesion_images_upload(user=alice, lesion=lesion, uploads=[Upload(io.BytesIO(data), len(data), "a.jpg")])
+    assert publish.call_count == 0
     assert Prediction.objects.count() == 0 and LesionImage.objects.count() == 0
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
 
 
 def test_two_hundred_quick_uploads_never_reach_a_worker_before_their_rows(

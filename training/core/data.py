@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from classifier.inference.scoring import sha256_file
 
 REQUIRED_COLUMNS = ("image_name", "diagnosis", "target")
 # The SIIM-ISIC 2020 train.csv layout, as `export_dataset` writes it.
@@ -116,14 +117,6 @@ def parse_source(spec: str) -> tuple[Path, Path]:
     if not sep or not csv_part or not images_part:
         raise DataError(f"expected CSV:IMAGES, got {spec!r}")
     return Path(csv_part), Path(images_part)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _find_image(images: Path, image_name: str) -> Path:

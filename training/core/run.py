@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from classifier.inference.artifact import save_artifact
+from classifier.inference.artifact import ARTIFACT_NAME, build_meta, save_artifact
 from classifier.inference.factory import create_model
 from classifier.inference.preprocessing import Preprocess
 from training.core.cache import Pack, build_pack
@@ -32,9 +32,6 @@ from training.core.loop import choose_precision, fit, predict
 from training.core.splits import Split, train_val_test
 
 log = logging.getLogger("training")
-
-ARTIFACT_NAME = "model.naevus.pt"
-ARTIFACT_FORMAT = "naevus-artifact/1"
 
 
 def _json_safe(value: Any) -> Any:
@@ -203,22 +200,19 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
     plot_paths = draw(served, operating, result.history, out / "plots", melanoma_index=mel)
 
     version = cfg.version or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    meta = {
-        "format": ARTIFACT_FORMAT,
-        "arch": cfg.arch,
-        "num_classes": len(names),
-        "class_names": list(names),
-        "melanoma_index": mel,
-        "preprocess": preprocess.to_dict(),
-        "threshold": operating.threshold,
-        "calibration": operating.calibration,
-        "tta_views": cfg.serve_views,
-        "metrics": _headline(metrics),
-        "created_at": datetime.now(UTC).isoformat(),
-        "is_demo": cfg.is_demo,
-        "name": cfg.name,
-        "version": version,
-    }
+    meta = build_meta(
+        arch=cfg.arch,
+        class_names=list(names),
+        melanoma_index=mel,
+        preprocess=preprocess,
+        threshold=operating.threshold,
+        calibration=operating.calibration,
+        tta_views=cfg.serve_views,
+        metrics=_headline(metrics),
+        is_demo=cfg.is_demo,
+        name=cfg.name,
+        version=version,
+    )
     artifact_path = out / ARTIFACT_NAME
     sha256 = save_artifact(artifact_path, state_dict=model.state_dict(), meta=meta)
 

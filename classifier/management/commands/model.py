@@ -88,7 +88,7 @@ class Command(BaseCommand):
     def _wrap_state_dict(self, path, options, save_artifact, sha256_file):
         import torch
 
-        from classifier.inference.artifact import ARTIFACT_FORMAT
+        from classifier.inference.artifact import build_meta
         from classifier.inference.preprocessing import Preprocess
 
         if not options["arch"] or options["threshold"] is None:
@@ -98,21 +98,18 @@ class Command(BaseCommand):
             state = state["state_dict"]
         class_names = [c.strip() for c in options["class_names"].split(",")]
         color = None if options["color_constancy"] == "none" else options["color_constancy"]
-        meta = {
-            "format": ARTIFACT_FORMAT,
-            "arch": options["arch"],
-            "num_classes": options["num_classes"],
-            "class_names": class_names,
-            "melanoma_index": options["melanoma_index"],
-            "preprocess": Preprocess(img_size=options["img_size"], color_constancy=color).to_dict(),
-            "threshold": options["threshold"],
-            "calibration": json.loads(options["calibration"]),
-            "metrics": {},
-            "created_at": dt.datetime.now(dt.UTC).isoformat(),
-            "is_demo": options["demo"],
-            "name": options["name"] or options["arch"],
-            "version": options["version"] or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S"),
-        }
+        meta = build_meta(
+            arch=options["arch"],
+            num_classes=options["num_classes"],
+            class_names=class_names,
+            melanoma_index=options["melanoma_index"],
+            preprocess=Preprocess(img_size=options["img_size"], color_constancy=color),
+            threshold=options["threshold"],
+            calibration=json.loads(options["calibration"]),
+            is_demo=options["demo"],
+            name=options["name"] or options["arch"],
+            version=options["version"] or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S"),
+        )
         out = Path(tempfile.mkdtemp(prefix="naevus-import-")) / "model.naevus.pt"
         sha256 = save_artifact(out, state_dict=state, meta=meta)
         return meta, out, sha256

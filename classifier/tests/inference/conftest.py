@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from classifier.inference.engine import prepare_onnx
-from classifier.inference.testing import make_tiny_artifact
+from classifier.inference.testing import make_tiny_artifact, make_trained_tiny_artifact, sample_images
 
 # The machine is shared; one thread keeps timings stable and leaves cores free.
 torch.set_num_threads(1)
@@ -53,3 +53,26 @@ def tiny_onnx(tiny_artifact):
     path, sha256, _ = tiny_artifact
     onnx_path = path.with_suffix(".onnx")
     return onnx_path, prepare_onnx(path, onnx_path, sha256=sha256)
+
+
+# Parity tests assert this spread of the reference logits before their tolerance, so that "the two
+# agree within 1e-4" cannot hold merely because the model says the same about every image.
+MIN_LOGIT_SPREAD = 1.0
+
+
+@pytest.fixture(scope="session")
+def real_images() -> list[bytes]:
+    return [data for data, _ in sample_images()]
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(tmp_path_factory):
+    """(path, sha256, meta) of ``test_efficientnet`` after a few steps on the sample images, 64 px."""
+    path = tmp_path_factory.mktemp("trained") / "trained.naevus.pt"
+    sha256, meta = make_trained_tiny_artifact(path)
+    return path, sha256, meta
+
+
+def logit_spread(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.max() - values.min())

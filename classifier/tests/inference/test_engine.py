@@ -10,6 +10,8 @@ from classifier.inference.artifact import ArtifactIntegrityError, sha256_file
 from classifier.inference.engine import Engine, prepare_onnx
 from classifier.inference.testing import make_tiny_artifact
 
+from .conftest import MIN_LOGIT_SPREAD, logit_spread
+
 ISIC_DEV = Path(__file__).resolve().parents[4] / "shared" / "data" / "isic-dev"
 
 
@@ -43,12 +45,19 @@ def test_a_result_carries_scores_cam_heatmap_and_timings(onnx_engine, lesion_lik
     assert result.decode_ms > 0 and result.inference_ms > 0
 
 
-def test_onnx_and_torch_engines_agree(tiny_artifact, onnx_engine, lesion_like_jpeg):
-    path, sha256, _ = tiny_artifact
+def test_onnx_and_torch_engines_agree_on_real_images_with_a_trained_model(trained_artifact, real_images, tmp_path):
+    path, sha256, _ = trained_artifact
+    onnx_path = tmp_path / "trained.onnx"
+    onnx_sha256 = prepare_onnx(path, onnx_path, sha256=sha256)
+    onnx_engine = Engine.from_artifact(
+        path, sha256=sha256, onnx_path=onnx_path, onnx_sha256=onnx_sha256, backend="onnx-cpu", threads=1
+    )
     torch_engine = Engine.from_artifact(path, sha256=sha256, backend="torch-cpu")
-    (a,), (b,) = onnx_engine.analyse([lesion_like_jpeg]), torch_engine.analyse([lesion_like_jpeg])
-    assert abs(a.raw_score - b.raw_score) < 1e-4
-    assert np.abs(a.cam - b.cam).max() < 1e-4
+    a, b = onnx_engine.analyse(real_images), torch_engine.analyse(real_images)
+    reference = [r.raw_score for r in b]
+    assert logit_spread(reference) >= MIN_LOGIT_SPREAD
+    assert np.abs(np.subtract([r.raw_score for r in a], reference)).max() < 1e-4
+    assert max(np.abs(x.cam - y.cam).max() for x, y in zip(a, b, strict=True)) < 1e-4
 
 
 def test_batching_does_not_change_the_scores(tiny_artifact, lesion_like_jpeg, photo):
