@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from classifier.inference.artifact import ARTIFACT_NAME
 from classifier.inference.engine import BACKEND_ONNX_CPU, Engine
 from training.core.config import TrainConfig
 from training.core.data import load_sources, parse_source
 from training.core.metrics import operating_point, roc_auc
-
-ARTIFACT_NAME = "model.naevus.pt"
 
 
 def served_scores(engine: Engine, paths: list[Path], batch: int = 32) -> np.ndarray:
