@@ -20,11 +20,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from classifier.inference.metrics import roc_auc, uncalibrated_probability
 from training.core import checkpoint
 from training.core.config import TrainConfig
 from training.core.dataset import LesionDataset, seed_worker
 from training.core.distributed import Runtime
-from training.core.metrics import roc_auc, uncalibrated_probability
 
 log = logging.getLogger(__name__)
 
