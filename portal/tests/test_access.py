@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from classifier.models import BatchJob, Prediction
+from classifier.models import BatchJob, ClinicOperatingPoint, Prediction
 from portal.audit.models import AuditEvent
 from portal.tests.factories import LesionFactory, LesionImageFactory, ModelVersionFactory, PatientFactory
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 PUBLIC = {"health", "schema", "schema-ui", "auth-csrf", "auth-login", "auth-logout"}
 # Route kwargs that name patient data, and those that name shared, non-patient objects.
-OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id"}
+OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id", "operating_point_id"}
 SHARED_KINDS = {"model_version_id"}
 
 
@@ -48,12 +48,22 @@ def clinic_a_objects(clinic_a, alice):
         image=image, model_version=version, image_sha256=image.sha256, heatmap="heatmaps/x.png"
     )
     batch = BatchJob.objects.create(clinic=clinic_a, created_by=alice, model_version=version, total=1)
+    operating_point = ClinicOperatingPoint.objects.create(
+        clinic=clinic_a,
+        model_version=version,
+        calibration={"method": "platt", "a": 1.0, "b": 0.0},
+        threshold=0.3,
+        target_sensitivity=0.95,
+        report={},
+        reliability_plot="operating_points/x.png",
+    )
     return {
         "patient_id": patient.pk,
         "lesion_id": lesion.pk,
         "image_id": image.pk,
         "prediction_id": prediction.pk,
         "batch_id": batch.pk,
+        "operating_point_id": operating_point.pk,
         "model_version_id": version.pk,
         "name": "roc",
     }
@@ -96,6 +106,7 @@ def test_lists_and_searches_never_contain_another_clinics_patients(as_user, char
     assert api.get("/api/v1/patients/").json()["count"] == 0
     assert api.get("/api/v1/patients/?search=MRN").json()["count"] == 0
     assert api.get("/api/v1/batches/").json()["count"] == 0
+    assert api.get("/api/v1/operating-points/").json() == []
 
 
 def test_alice_and_bob_share_their_clinics_records(as_user, bob, clinic_a_objects):
