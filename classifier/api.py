@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -26,6 +26,7 @@ from .serializers import (
     BatchResultSerializer,
     BatchSerializer,
     ModelVersionSerializer,
+    OperatingPointSerializer,
     PredictionSerializer,
     RerunSerializer,
 )
@@ -215,3 +216,40 @@ class ModelVersionPlotApi(APIView):
         if not path.is_file():
             raise Http404()
         return FileResponse(open(path, "rb"), content_type="image/png")
+
+
+class OperatingPointListApi(APIView):
+    @extend_schema(
+        operation_id="operating_points_list",
+        parameters=[OpenApiParameter("model_version", int, required=False)],
+        responses=OperatingPointSerializer(many=True),
+    )
+    def get(self, request):
+        try:
+            model_version_id = (
+                int(request.query_params["model_version"]) if "model_version" in request.query_params else None
+            )
+        except ValueError as exc:
+            raise ApplicationError(
+                "model_version must be an id.", code="invalid", fields={"model_version": ["An integer id."]}
+            ) from exc
+        points = selectors.operating_point_list(user=request.user, model_version_id=model_version_id)
+        return Response(OperatingPointSerializer(points, many=True).data)
+
+
+class OperatingPointDetailApi(APIView):
+    @extend_schema(responses=OperatingPointSerializer)
+    def get(self, request, operating_point_id: int):
+        point = selectors.operating_point_get(user=request.user, operating_point_id=operating_point_id)
+        return Response(OperatingPointSerializer(point).data)
+
+
+class OperatingPointReliabilityApi(APIView):
+    @extend_schema(operation_id="operating_points_reliability_retrieve", responses={(200, "image/png"): bytes})
+    def get(self, request, operating_point_id: int):
+        point = selectors.operating_point_get(
+            user=request.user, operating_point_id=operating_point_id, object_type="operating_point_plot"
+        )
+        if not point.reliability_plot:
+            raise Http404()
+        return _private(FileResponse(point.reliability_plot.open("rb"), content_type="image/png"))

@@ -43,6 +43,39 @@ class ModelVersion(models.Model):
         return (self.metrics or {}).get("val", {}).get("roc_auc")
 
 
+class ClinicOperatingPoint(models.Model):
+    """A clinic's own calibration and referral threshold for one model version, fitted on that
+    clinic's recorded outcomes (`classifier.operating_points`), with the local validation report
+    it was chosen from. At most one is active per clinic and version; without one, the version's
+    global calibration and threshold apply."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="operating_points")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="operating_points")
+    calibration = models.JSONField(
+        help_text="Platt recalibration {a, b} of the log-odds of the version's calibrated probability."
+    )
+    threshold = models.FloatField(help_text="Referral threshold on the locally calibrated probability.")
+    target_sensitivity = models.FloatField()
+    report = models.JSONField(help_text="The local validation report (n, melanomas, AUC, sensitivity, specificity …).")
+    reliability_plot = models.FileField(upload_to="operating_points/", blank=True, max_length=255)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "model_version"],
+                condition=models.Q(is_active=True),
+                name="one_active_operating_point_per_clinic_and_version",
+            )
+        ]
+
+    def __str__(self):
+        return f"operating point {self.pk} (clinic {self.clinic_id}, model version {self.model_version_id})"
+
+
 class BatchJob(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -86,11 +119,24 @@ class Prediction(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Deliveries that started running.")
     image_sha256 = models.CharField(max_length=64)
-    melanoma_probability = models.FloatField(null=True, blank=True, help_text="Calibrated.")
+    melanoma_probability = models.FloatField(
+        null=True, blank=True, help_text="Calibrated: by the clinic's operating point when it used one."
+    )
+    model_probability = models.FloatField(
+        null=True, blank=True, help_text="Calibrated by the version alone: what operating points are fitted on."
+    )
     raw_score = models.FloatField(null=True, blank=True, help_text="Uncalibrated melanoma logit.")
     class_probabilities = models.JSONField(null=True, blank=True)
     risk_category = models.CharField(max_length=10, choices=Risk.choices, blank=True)
-    threshold = models.FloatField(null=True, blank=True, help_text="The version's threshold when it ran.")
+    threshold = models.FloatField(null=True, blank=True, help_text="The threshold the risk was decided on.")
+    operating_point = models.ForeignKey(
+        ClinicOperatingPoint,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="predictions",
+        help_text="The clinic's operating point it was decided on; empty: the version's global one.",
+    )
     heatmap = models.FileField(upload_to="heatmaps/", blank=True, max_length=255)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)

@@ -6,7 +6,7 @@ from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
 from portal.records.selectors import clinic_filter
 
-from .models import BatchJob, ModelVersion, Prediction
+from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
 
 
 def prediction_get(*, user, prediction_id, object_type: str = "prediction") -> Prediction:
@@ -126,3 +126,27 @@ def model_version_get(*, model_version_id) -> ModelVersion:
     if version is None:
         raise Http404()
     return version
+
+
+def operating_point_list(*, user, model_version_id: int | None = None) -> QuerySet[ClinicOperatingPoint]:
+    """The active operating points of the user's clinic (every clinic's, for a superuser)."""
+    audit_record(user=user, action=Action.READ, object_type="operating_point_list")
+    qs = ClinicOperatingPoint.objects.filter(clinic_filter(user=user, field="clinic"), is_active=True)
+    if model_version_id is not None:
+        qs = qs.filter(model_version_id=model_version_id)
+    return qs.select_related("model_version").order_by("model_version_id", "clinic_id")
+
+
+def operating_point_get(*, user, operating_point_id, object_type: str = "operating_point") -> ClinicOperatingPoint:
+    point = (
+        ClinicOperatingPoint.objects.select_related("model_version")
+        .filter(clinic_filter(user=user, field="clinic"), pk=operating_point_id)
+        .first()
+    )
+    if point is None:
+        audit_record(
+            user=user, action=Action.READ, object_type=object_type, object_id=operating_point_id, outcome=Outcome.DENIED
+        )
+        raise Http404()
+    audit_record(user=user, action=Action.READ, object_type=object_type, object_id=point.pk)
+    return point

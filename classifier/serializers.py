@@ -2,7 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import BatchJob, ModelVersion, Prediction
+from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
 
 
 class ModelVersionBriefSerializer(serializers.ModelSerializer):
@@ -29,10 +29,76 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return {name: reverse("model-plot", args=[obj.pk, name]) for name in (obj.plots or {})}
 
 
+def _ci95():
+    return serializers.ListField(child=serializers.FloatField(allow_null=True), allow_null=True, required=False)
+
+
+class MeasuredSerializer(serializers.Serializer):
+    """One threshold's figures on the clinic's cases (null where undefined), each with its
+    patient-level bootstrap 95% CI."""
+
+    threshold = serializers.FloatField()
+    roc_auc = serializers.FloatField(allow_null=True)
+    roc_auc_ci95 = _ci95()
+    sensitivity = serializers.FloatField(allow_null=True)
+    sensitivity_ci95 = _ci95()
+    specificity = serializers.FloatField(allow_null=True)
+    specificity_ci95 = _ci95()
+    ece = serializers.FloatField(allow_null=True)
+    ece_ci95 = _ci95()
+
+
+class OutcomesNeededSerializer(serializers.Serializer):
+    melanomas = serializers.IntegerField()
+    benign = serializers.IntegerField()
+
+
+class LocalReportSerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+    melanomas = serializers.IntegerField()
+    benign = serializers.IntegerField()
+    patients = serializers.IntegerField()
+    target_sensitivity = serializers.FloatField()
+    minimum = OutcomesNeededSerializer()
+    global_ = MeasuredSerializer(help_text="At the version's global calibration and threshold.")
+    local = MeasuredSerializer(help_text="At the clinic's calibration and threshold (chosen on these same cases).")
+
+    def get_fields(self):
+        # "global" is a Python keyword: the field is declared as global_ and named here.
+        fields = super().get_fields()
+        fields["global"] = fields.pop("global_")
+        return fields
+
+
+class OperatingPointSerializer(serializers.ModelSerializer):
+    """A clinic's operating point and the local validation report it was chosen from."""
+
+    model_version = ModelVersionBriefSerializer()
+    reliability_plot_url = serializers.SerializerMethodField()
+    report = LocalReportSerializer(read_only=True)
+
+    class Meta:
+        model = ClinicOperatingPoint
+        fields = [
+            "id", "clinic_id", "model_version", "calibration", "threshold", "target_sensitivity", "report",
+            "reliability_plot_url", "is_active", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_reliability_plot_url(self, obj):
+        return reverse("operating-point-reliability", args=[obj.pk]) if obj.reliability_plot else None
+
+
 class TimingsSerializer(serializers.Serializer):
     queue_ms = serializers.FloatField(allow_null=True)
     decode_ms = serializers.FloatField(allow_null=True)
     inference_ms = serializers.FloatField(allow_null=True)
+
+
+class OperatingPointUsedSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=["clinic", "global"])
+    id = serializers.IntegerField(allow_null=True, help_text="The clinic's operating point; null for the global one.")
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -43,15 +109,23 @@ class PredictionSerializer(serializers.ModelSerializer):
     image_id = serializers.IntegerField(read_only=True)
     risk_category = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
+    operating_point = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
         fields = [
-            "id", "url", "image_id", "status", "melanoma_probability", "raw_score", "class_probabilities",
-            "risk_category", "threshold", "model_version", "heatmap_url", "error", "attempts", "timings",
-            "created_at", "finished_at",
+            "id", "url", "image_id", "status", "melanoma_probability", "model_probability", "raw_score",
+            "class_probabilities", "risk_category", "threshold", "operating_point", "model_version", "heatmap_url",
+            "error", "attempts", "timings", "created_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(OperatingPointUsedSerializer(allow_null=True))
+    def get_operating_point(self, obj):
+        """Which threshold the risk was decided on; null until the prediction is done."""
+        if obj.status != Prediction.Status.DONE:
+            return None
+        return {"scope": "clinic" if obj.operating_point_id else "global", "id": obj.operating_point_id}
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_heatmap_url(self, obj):

@@ -25,6 +25,7 @@ from portal.core.exceptions import ApplicationError
 
 from .inference.artifact import ARTIFACT_NAME, ArtifactFormatError, sha256_file, validate_meta
 from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
+from .operating_points import risk_decide
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,7 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
     """Stores a finished analysis. Idempotent: only a running prediction takes a result."""
     version = prediction.model_version
     probability = float(result.probability)
+    decision = risk_decide(clinic_id=prediction.image.clinic_id, model_version=version, probability=probability)
     heatmap_name = ""
     if result.heatmap_png:
         heatmap_name = prediction.heatmap.storage.save(
@@ -201,11 +203,13 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
     class_probs = {name: float(p) for name, p in result.class_probs.items()} if result.class_probs else None
     updated = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
         status=Prediction.Status.DONE,
-        melanoma_probability=probability,
+        melanoma_probability=decision.probability,
+        model_probability=probability,
         raw_score=float(result.raw_score),
         class_probabilities=class_probs,
-        risk_category=Prediction.Risk.REFER if probability >= version.threshold else Prediction.Risk.ROUTINE,
-        threshold=version.threshold,
+        risk_category=Prediction.Risk.REFER if decision.probability >= decision.threshold else Prediction.Risk.ROUTINE,
+        threshold=decision.threshold,
+        operating_point=decision.operating_point,
         heatmap=heatmap_name,
         decode_ms=result.decode_ms,
         inference_ms=result.inference_ms,

@@ -44,6 +44,17 @@ api_v1 = [
     path("batches/<int:batch_id>/results/", classifier_api.BatchResultsApi.as_view(), name="batch-results"),
     path("batches/<int:batch_id>/results.csv", classifier_api.BatchResultsCsvApi.as_view(), name="batch-results-csv"),
     path("models/", classifier_api.ModelVersionListApi.as_view(), name="model-list"),
+    path("operating-points/", classifier_api.OperatingPointListApi.as_view(), name="operating-point-list"),
+    path(
+        "operating-points/<int:operating_point_id>/",
+        classifier_api.OperatingPointDetailApi.as_view(),
+        name="operating-point-detail",
+    ),
+    path(
+        "operating-points/<int:operating_point_id>/reliability.png",
+        classifier_api.OperatingPointReliabilityApi.as_view(),
+        name="operating-point-reliability",
+    ),
     path("models/<int:model_version_id>/", classifier_api.ModelVersionDetailApi.as_view(), name="model-detail"),
     path(
         "models/<int:model_version_id>/activate/",

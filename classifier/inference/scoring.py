@@ -55,6 +55,17 @@ def calibrate(logit: np.ndarray, calibration: Mapping) -> np.ndarray:
     raise ArtifactFormatError(f"unknown calibration method {method!r}")
 
 
+def log_odds(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
+def recalibrate(probability: np.ndarray, calibration: Mapping) -> np.ndarray:
+    """A clinic's recalibration (`ClinicOperatingPoint`) of a probability the version already
+    calibrated: the same `calibrate` on its log-odds, so one formula serves both layers."""
+    return calibrate(log_odds(probability), calibration)
+
+
 def melanoma_score(logits: np.ndarray, meta: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(raw_score, calibrated_probability, class_probs | None)`` for (N, C) logits.
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db.models import Q
 
-from classifier.models import BatchJob, BatchRejectedFile, Prediction
+from classifier.models import BatchJob, BatchRejectedFile, ClinicOperatingPoint, Prediction
 from portal.accounts.models import Invitation, Membership
 from portal.audit.models import Action
 from portal.audit.services import audit_record
@@ -30,6 +30,7 @@ class ClinicData:
     prediction: Prediction
     batch: BatchJob
     invitation: Invitation
+    operating_point: ClinicOperatingPoint
     markers: list[str] = field(default_factory=list)
 
     def ids(self) -> dict[str, int]:
@@ -40,12 +41,13 @@ class ClinicData:
             "image_id": self.image.pk,
             "prediction_id": self.prediction.pk,
             "batch_id": self.batch.pk,
+            "operating_point_id": self.operating_point.pk,
         }
 
     def objects(self) -> list:
         return [
             self.patient, self.lesion, self.image, self.outcome, self.prediction, self.batch, self.invitation,
-            self.user, self.user.membership, self.clinic,
+            self.operating_point, self.user, self.user.membership, self.clinic,
         ]  # fmt: skip
 
 
@@ -84,12 +86,24 @@ def clinic_data_create(*, clinic, user, tag: str, model_version) -> ClinicData:
     prediction.heatmap.save("heatmap.png", ContentFile(png_bytes()))
     BatchRejectedFile.objects.create(batch=batch, file_name=f"{tag.lower()}-rejected.jpg", reason="not an image")
     invitation = Invitation.objects.create(clinic=clinic, email=f"{tag.lower()}.invitee@example.org", invited_by=user)
+    operating_point = ClinicOperatingPoint.objects.create(
+        clinic=clinic,
+        model_version=model_version,
+        calibration={"method": "platt", "a": 1.0, "b": 0.0},
+        threshold=0.3,
+        target_sensitivity=0.95,
+        report={"n": 120, "note": f"{tag} local validation"},
+        created_by=user,
+    )
     audit_record(user=user, action=Action.READ, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     markers = [
         clinic.name, patient.mrn, patient.name, lesion.label, image.original_name, image.sha256, outcome.notes,
         batch.name, prediction.error, f"{tag.lower()}-rejected.jpg", invitation.email, user.email,
+        f"{tag} local validation",
     ]  # fmt: skip
-    return ClinicData(clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, markers)
+    return ClinicData(
+        clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, operating_point, markers
+    )
 
 
 def clinic_state(clinic) -> dict:
@@ -108,6 +122,7 @@ def clinic_state(clinic) -> dict:
         "rejected": BatchRejectedFile.objects.filter(batch__clinic=clinic),
         "invitations": Invitation.objects.filter(clinic=clinic),
         "memberships": Membership.objects.filter(clinic=clinic),
+        "operating_points": ClinicOperatingPoint.objects.filter(clinic=clinic),
         "users": User.objects.filter(membership__clinic=clinic),
     }
     return {name: list(qs.distinct().order_by("pk").values()) for name, qs in querysets.items()}

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.django_db
 VERBS = ("get", "post", "put", "patch", "delete")
 PUBLIC = {"health", "schema", "schema-ui", "auth-csrf", "auth-login", "auth-logout"}
 # Route kwargs that name one clinic's patient data, those that name shared objects, and the rest.
-OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id"}
+OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id", "operating_point_id"}
 SHARED_KINDS = {"model_version_id"}
 # What a denied attempt is audited as: a refused write is an attempted write, not a read.
 ATTEMPTED = {"get": {Action.READ}, "patch": {Action.UPDATE}, "put": {Action.UPDATE}, "delete": {Action.DELETE}}
@@ -307,6 +307,7 @@ def test_lists_and_searches_never_contain_another_clinics_patients(as_user, char
     assert api.get("/api/v1/patients/").json()["count"] == 0
     assert api.get(f"/api/v1/patients/?search={clinic_a_data.patient.mrn}").json()["count"] == 0
     assert api.get("/api/v1/batches/").json()["count"] == 0
+    assert api.get("/api/v1/operating-points/").json() == []
 
 
 def test_alice_and_bob_share_their_clinics_records(as_user, bob, clinic_a_data):

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from training.core import plots
-from training.core.metrics import (
+from classifier.inference.metrics import (
     apply_calibration,
     binary_report,
     brier,
@@ -19,6 +18,8 @@ from training.core.metrics import (
     threshold_for_sensitivity,
     uncalibrated_probability,
 )
+from classifier.inference.plots import reliability_plot
+from training.core import plots
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def draw(
     return {
         "roc": plots.roc_plot(curves, out / "roc.png"),
         "pr": plots.pr_plot(curves, out / "pr.png"),
-        "reliability": plots.reliability_plot(main.targets, raw, calibrated[primary], out / "reliability.png"),
+        "reliability": reliability_plot(main.targets, raw, calibrated[primary], out / "reliability.png"),
         "confusion": plots.confusion_plot(counts, out / "confusion.png"),
         "curves": plots.curves_plot(history, out / "curves.png"),
     }

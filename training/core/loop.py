@@ -21,11 +21,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from classifier.inference.engine import TTA_ORDER
+from classifier.inference.metrics import roc_auc, uncalibrated_probability
 from training.core import checkpoint
 from training.core.config import TrainConfig
 from training.core.dataset import LesionDataset, normalize_batch, seed_worker
 from training.core.distributed import Runtime
-from training.core.metrics import roc_auc, uncalibrated_probability
 
 log = logging.getLogger(__name__)
 

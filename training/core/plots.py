@@ -1,10 +1,9 @@
-"""PNG plots of one evaluation: ROC, PR, reliability, confusion matrix, training curves."""
+"""PNG plots of one evaluation: ROC, PR, reliability (classifier.inference.plots), confusion matrix, training curves."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -13,15 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from training.core.metrics import reliability_bins  # noqa: E402
-
-
-def _save(fig: Any, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return str(path)
+from classifier.inference.plots import save_figure  # noqa: E402
 
 
 def roc_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: Path) -> str:
@@ -33,7 +24,7 @@ def roc_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: Pat
     ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pr_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: Path) -> str:
@@ -46,24 +37,7 @@ def pr_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: Path
         xlabel="recall (sensitivity)", ylabel="precision (PPV)", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.01)
     )
     ax.legend(loc="lower left", fontsize=8)
-    return _save(fig, path)
-
-
-def reliability_plot(y: Sequence[int], raw: Sequence[float], calibrated: Sequence[float], path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for label, p, marker in (("uncalibrated", raw, "o"), ("calibrated", calibrated, "s")):
-        rows = reliability_bins(y, p)
-        ax.plot([r["confidence"] for r in rows], [r["frequency"] for r in rows], marker=marker, label=label)
-    ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
-    ax.set(
-        xlabel="predicted melanoma probability",
-        ylabel="observed melanoma frequency",
-        title="Reliability (test)",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_plot(counts: dict[str, int], path: Path, *, title: str = "Confusion matrix (test)") -> str:
@@ -75,7 +49,7 @@ def confusion_plot(counts: dict[str, int], path: Path, *, title: str = "Confusio
     ax.set_xticks([0, 1], ["benign", "melanoma"])
     ax.set_yticks([0, 1], ["benign", "melanoma"])
     ax.set(xlabel="predicted", ylabel="truth", title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves_plot(history: Sequence[dict[str, float]], path: Path) -> str:
@@ -87,4 +61,4 @@ def curves_plot(history: Sequence[dict[str, float]], path: Path) -> str:
     loss_ax.legend(fontsize=8)
     auc_ax.plot(epochs, [h["val_auc"] for h in history], marker="o", color="tab:green")
     auc_ax.set(xlabel="epoch", ylabel="ROC AUC", title="Validation ROC AUC", ylim=(0, 1))
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -22,9 +22,9 @@ import numpy as np
 
 from classifier.inference.artifact import ARTIFACT_NAME
 from classifier.inference.engine import BACKEND_ONNX_CPU, Engine
+from classifier.inference.metrics import operating_point, roc_auc
 from training.core.config import TrainConfig
 from training.core.data import load_sources, parse_source
-from training.core.metrics import operating_point, roc_auc
 
 
 def served_scores(engine: Engine, paths: list[Path], batch: int = 32) -> np.ndarray:

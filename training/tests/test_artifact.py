@@ -10,10 +10,10 @@ import torch
 
 from classifier.inference.engine import Engine
 from classifier.inference.factory import create_model
+from classifier.inference.metrics import apply_calibration
 from training.core.config import TrainConfig
 from training.core.distributed import init_runtime
 from training.core.loop import Precision, predict
-from training.core.metrics import apply_calibration
 from training.core.run import main as run_main
 from training.core.run import prepare
 from training.tests.conftest import make_source

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from classifier.inference.artifact import ARTIFACT_NAME
+from classifier.inference.metrics import roc_auc
 from training.core.config import TrainConfig
 from training.core.data import load_sources
-from training.core.metrics import roc_auc
 from training.core.run import main as run_main
 from training.core.served_check import check, served_scores
 from training.tests.conftest import make_source

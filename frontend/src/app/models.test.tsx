@@ -5,7 +5,49 @@ import { admin, alice, demoModel, makeModel } from '@/test/fixtures';
 import { renderApp } from '@/test/render';
 import { api, server } from '@/test/server';
 
-function serveModels() {
+const localPoint = {
+  id: 9,
+  clinic_id: 1,
+  model_version: { id: 3, name: 'effnet-lite0', version: '1', is_demo: true },
+  calibration: { method: 'platt', a: 2.1, b: -0.4 },
+  threshold: 0.21,
+  target_sensitivity: 0.95,
+  report: {
+    n: 64,
+    melanomas: 32,
+    benign: 32,
+    patients: 64,
+    target_sensitivity: 0.95,
+    minimum: { melanomas: 20, benign: 20 },
+    global: {
+      threshold: 0.35,
+      roc_auc: 0.812,
+      roc_auc_ci95: [0.7, 0.9],
+      sensitivity: 0.75,
+      sensitivity_ci95: [0.6, 0.9],
+      specificity: 0.8,
+      specificity_ci95: [0.65, 0.93],
+      ece: 0.1,
+      ece_ci95: [0.05, 0.2],
+    },
+    local: {
+      threshold: 0.21,
+      roc_auc: 0.812,
+      roc_auc_ci95: [0.7, 0.9],
+      sensitivity: 0.969,
+      sensitivity_ci95: [0.9, 1],
+      specificity: 0.5,
+      specificity_ci95: [0.33, 0.67],
+      ece: 0.04,
+      ece_ci95: [0.02, 0.12],
+    },
+  },
+  reliability_plot_url: '/api/v1/operating-points/9/reliability.png',
+  is_active: true,
+  created_at: '2026-06-01T10:00:00Z',
+};
+
+function serveModels(operatingPoints: unknown[] = []) {
   let models = [
     makeModel(),
     makeModel({ id: 4, name: 'effnet-b3', version: '2', is_active: false, is_demo: false, activated_at: null, plots: {} }),
@@ -13,6 +55,7 @@ function serveModels() {
   const activations: number[] = [];
   server.use(
     http.get(api('models/'), () => HttpResponse.json(models)),
+    http.get(api('operating-points/'), () => HttpResponse.json(operatingPoints)),
     http.post(api('models/:id/activate/'), ({ params }) => {
       const id = Number(params.id);
       activations.push(id);
@@ -42,6 +85,28 @@ describe('models', () => {
     const other = screen.getByRole('region', { name: 'effnet-b3 v2' });
     expect(within(other).queryByText('active')).not.toBeInTheDocument();
     expect(within(other).queryByText('demo — not for clinical use')).not.toBeInTheDocument();
+  });
+
+  it('shows a clinic’s local validation report next to the training metrics of its version only', async () => {
+    serveModels([localPoint]);
+    renderApp('/models');
+
+    const active = await screen.findByRole('region', { name: 'effnet-lite0 v1' });
+    expect(within(active).getByRole('table', { name: 'Metrics of effnet-lite0 v1' })).toBeInTheDocument();
+    const local = await within(active).findByRole('table', { name: 'Local validation of effnet-lite0 v1 at clinic 1' });
+    expect(local).toHaveTextContent('Referral threshold35.0%21.0%');
+    expect(local).toHaveTextContent('ROC AUC (95% CI)0.812 (0.700–0.900)0.812 (0.700–0.900)');
+    expect(local).toHaveTextContent('Sensitivity (95% CI)75.0% (60.0%–90.0%)96.9% (90.0%–100.0%)');
+    expect(local).toHaveTextContent('Specificity (95% CI)80.0% (65.0%–93.0%)50.0% (33.0%–67.0%)');
+    expect(active).toHaveTextContent('Measured on 64 confirmed outcomes (32 melanoma, 32 benign, 64 patients)');
+    expect(within(active).getByRole('img', { name: 'Reliability diagram of effnet-lite0 v1 at clinic 1' })).toHaveAttribute(
+      'src',
+      '/api/v1/operating-points/9/reliability.png',
+    );
+
+    const other = screen.getByRole('region', { name: 'effnet-b3 v2' });
+    expect(within(other).queryByRole('table', { name: /Local validation/ })).not.toBeInTheDocument();
+    expect(other).toHaveTextContent('No clinic operating point: predictions use the global threshold.');
   });
 
   it('lets a superuser make another version active', async () => {

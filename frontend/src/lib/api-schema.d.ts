@@ -353,6 +353,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/operating-points/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["operating_points_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/operating-points/{operating_point_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["operating_points_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/operating-points/{operating_point_id}/reliability.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["operating_points_reliability_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/patients/": {
         parameters: {
             query?: never;
@@ -641,6 +689,19 @@ export interface components {
             /** @default  */
             label?: string;
         };
+        LocalReport: {
+            n: number;
+            melanomas: number;
+            benign: number;
+            patients: number;
+            /** Format: double */
+            target_sensitivity: number;
+            minimum: components["schemas"]["OutcomesNeeded"];
+            /** @description At the clinic's calibration and threshold (chosen on these same cases). */
+            local: components["schemas"]["Measured"];
+            /** @description At the version's global calibration and threshold. */
+            global: components["schemas"]["Measured"];
+        };
         LoginRequest: {
             username: string;
             password: string;
@@ -654,6 +715,26 @@ export interface components {
             is_superuser: boolean;
             readonly clinic: components["schemas"]["ClinicBrief"] | null;
             readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
+        };
+        /**
+         * @description One threshold's figures on the clinic's cases (null where undefined), each with its
+         *     patient-level bootstrap 95% CI.
+         */
+        Measured: {
+            /** Format: double */
+            threshold: number;
+            /** Format: double */
+            roc_auc: number | null;
+            roc_auc_ci95?: (number | null)[] | null;
+            /** Format: double */
+            sensitivity: number | null;
+            sensitivity_ci95?: (number | null)[] | null;
+            /** Format: double */
+            specificity: number | null;
+            specificity_ci95?: (number | null)[] | null;
+            /** Format: double */
+            ece: number | null;
+            ece_ci95?: (number | null)[] | null;
         };
         ModelVersion: {
             readonly id: number;
@@ -692,6 +773,31 @@ export interface components {
         };
         /** @enum {unknown} */
         NullEnum: null;
+        /** @description A clinic's operating point and the local validation report it was chosen from. */
+        OperatingPoint: {
+            readonly id: number;
+            readonly clinic_id: number;
+            model_version: components["schemas"]["ModelVersionBrief"];
+            /** @description Platt recalibration {a, b} of the log-odds of the version's calibrated probability. */
+            readonly calibration: unknown;
+            /**
+             * Format: double
+             * @description Referral threshold on the locally calibrated probability.
+             */
+            readonly threshold: number;
+            /** Format: double */
+            readonly target_sensitivity: number;
+            readonly report: components["schemas"]["LocalReport"];
+            readonly reliability_plot_url: string | null;
+            readonly is_active: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        OperatingPointUsed: {
+            scope: components["schemas"]["ScopeEnum"];
+            /** @description The clinic's operating point; null for the global one. */
+            id: number | null;
+        };
         Outcome: {
             readonly id: number;
             readonly lesion_id: number;
@@ -710,6 +816,10 @@ export interface components {
             date: string;
             /** @default  */
             notes?: string;
+        };
+        OutcomesNeeded: {
+            melanomas: number;
+            benign: number;
         };
         PaginatedBatchList: {
             /** @example 123 */
@@ -805,9 +915,14 @@ export interface components {
             readonly status: components["schemas"]["PredictionStatusEnum"];
             /**
              * Format: double
-             * @description Calibrated.
+             * @description Calibrated: by the clinic's operating point when it used one.
              */
             readonly melanoma_probability: number | null;
+            /**
+             * Format: double
+             * @description Calibrated by the version alone: what operating points are fitted on.
+             */
+            readonly model_probability: number | null;
             /**
              * Format: double
              * @description Uncalibrated melanoma logit.
@@ -817,9 +932,10 @@ export interface components {
             readonly risk_category: (components["schemas"]["RiskCategoryEnum"] | components["schemas"]["NullEnum"]) | null;
             /**
              * Format: double
-             * @description The version's threshold when it ran.
+             * @description The threshold the risk was decided on.
              */
             readonly threshold: number | null;
+            readonly operating_point: components["schemas"]["OperatingPointUsed"] | null;
             model_version: components["schemas"]["ModelVersionBrief"];
             readonly heatmap_url: string | null;
             readonly error: string | null;
@@ -855,6 +971,12 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "clinician" | "clinic_admin";
+        /**
+         * @description * `clinic` - clinic
+         *     * `global` - global
+         * @enum {string}
+         */
+        ScopeEnum: "clinic" | "global";
         /**
          * @description * `female` - Female
          *     * `male` - Male
@@ -2304,6 +2426,168 @@ export interface operations {
             path: {
                 model_version_id: number;
                 name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    operating_points_list: {
+        parameters: {
+            query?: {
+                model_version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatingPoint"][];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    operating_points_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operating_point_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperatingPoint"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    operating_points_reliability_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operating_point_id: number;
             };
             cookie?: never;
         };

@@ -29,6 +29,8 @@ export type PatientHistory = Schemas['History'];
 
 export type ModelVersionBrief = Schemas['ModelVersionBrief'];
 export type ModelVersion = Schemas['ModelVersion'];
+export type OperatingPoint = Schemas['OperatingPoint'];
+export type Measured = Schemas['Measured'];
 export type PredictionStatus = Schemas['PredictionStatusEnum'];
 export type RiskCategory = Schemas['RiskCategoryEnum'];
 export type Prediction = Schemas['Prediction'];

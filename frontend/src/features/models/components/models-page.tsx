@@ -4,11 +4,14 @@ import { AuthImage } from '@/components/auth-image';
 import { IntendedUse } from '@/components/intended-use';
 import { DemoBadge } from '@/components/model-tag';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
-import type { ModelVersion } from '@/lib/api-types';
+import type { ModelVersion, OperatingPoint } from '@/lib/api-types';
 import { formatDateTime, formatPercent } from '@/lib/format';
 
 import { useActivateModel } from '../api/activate-model';
 import { useModels } from '../api/get-models';
+import { useOperatingPoints } from '../api/get-operating-points';
+
+import { LocalReport } from './local-report';
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -34,7 +37,15 @@ function plotTitle(name: string): string {
   return PLOT_TITLES[name] ?? name.replace(/_/g, ' ');
 }
 
-function ModelCard({ model, canActivate }: { model: ModelVersion; canActivate: boolean }) {
+function ModelCard({
+  model,
+  canActivate,
+  operatingPoints,
+}: {
+  model: ModelVersion;
+  canActivate: boolean;
+  operatingPoints: OperatingPoint[];
+}) {
   const activate = useActivateModel();
   const metrics = flattenMetrics(model.metrics);
   return (
@@ -94,30 +105,43 @@ function ModelCard({ model, canActivate }: { model: ModelVersion; canActivate: b
         <Text size="xs" c="dimmed">
           Classes: {Array.isArray(model.class_names) ? model.class_names.join(', ') : '—'} · SHA-256 <Code>{model.sha256.slice(0, 12)}</Code>
         </Text>
-        {metrics.length > 0 ? (
-          <Table.ScrollContainer minWidth={320}>
-            <Table withTableBorder verticalSpacing={4} aria-label={`Metrics of ${model.name} v${model.version}`}>
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Metric</Table.Th>
-                  <Table.Th>Value</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {metrics.map(([name, value]) => (
-                  <Table.Tr key={name}>
-                    <Table.Td>{name}</Table.Td>
-                    <Table.Td ff="monospace">{Number.isInteger(value) ? value : value.toFixed(3)}</Table.Td>
+        <SimpleGrid cols={{ base: 1, md: 2 }}>
+          {metrics.length > 0 ? (
+            <Table.ScrollContainer minWidth={320}>
+              <Table withTableBorder verticalSpacing={4} aria-label={`Metrics of ${model.name} v${model.version}`}>
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Metric</Table.Th>
+                    <Table.Th>Value</Table.Th>
                   </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
-        ) : (
-          <Text size="sm" c="dimmed">
-            No evaluation metrics recorded.
-          </Text>
-        )}
+                </Table.Thead>
+                <Table.Tbody>
+                  {metrics.map(([name, value]) => (
+                    <Table.Tr key={name}>
+                      <Table.Td>{name}</Table.Td>
+                      <Table.Td ff="monospace">{Number.isInteger(value) ? value : value.toFixed(3)}</Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </Table.ScrollContainer>
+          ) : (
+            <Text size="sm" c="dimmed">
+              No evaluation metrics recorded.
+            </Text>
+          )}
+          <Stack>
+            {operatingPoints.length > 0 ? (
+              operatingPoints.map((point) => (
+                <LocalReport key={point.id} point={point} label={`${model.name} v${model.version}`} />
+              ))
+            ) : (
+              <Text size="sm" c="dimmed">
+                No clinic operating point: predictions use the global threshold.
+              </Text>
+            )}
+          </Stack>
+        </SimpleGrid>
         {Object.keys(model.plots).length > 0 ? (
           <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }}>
             {Object.entries(model.plots).map(([name, url]) => (
@@ -137,6 +161,7 @@ function ModelCard({ model, canActivate }: { model: ModelVersion; canActivate: b
 
 export function ModelsPage({ canActivate }: { canActivate: boolean }) {
   const models = useModels();
+  const operatingPoints = useOperatingPoints();
   let body;
   if (models.isPending) body = <LoadingState label="Loading models…" />;
   else if (models.isError) body = <ErrorState error={models.error} onRetry={() => models.refetch()} />;
@@ -148,7 +173,12 @@ export function ModelsPage({ canActivate }: { canActivate: boolean }) {
         {[...models.data]
           .sort((a, b) => Number(b.is_active) - Number(a.is_active) || b.created_at.localeCompare(a.created_at))
           .map((model) => (
-            <ModelCard key={model.id} model={model} canActivate={canActivate} />
+            <ModelCard
+              key={model.id}
+              model={model}
+              canActivate={canActivate}
+              operatingPoints={(operatingPoints.data ?? []).filter((point) => point.model_version.id === model.id)}
+            />
           ))}
       </Stack>
     );

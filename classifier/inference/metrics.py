@@ -1,4 +1,7 @@
-"""Melanoma-vs-rest metrics, operating threshold, calibration and patient-level bootstrap CIs."""
+"""Melanoma-vs-rest metrics, operating threshold, calibration and patient-level bootstrap CIs.
+
+Shared by training (validation, test and external splits) and by a clinic's local validation
+(`classifier.operating_points`), so that both publish the same figures computed the same way."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from classifier.inference.artifact import melanoma_score
+from .scoring import log_odds, melanoma_score
 
 _EPS = 1e-7
 
@@ -123,11 +126,6 @@ def _bce(y: np.ndarray, p: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
-
 def apply_calibration(logits: np.ndarray, mel_index: int, calibration: dict[str, Any]) -> np.ndarray:
     """Calibrated melanoma probability, computed by the very function serving uses."""
     logits = np.asarray(logits, dtype=float)
@@ -149,14 +147,20 @@ def fit_calibration(logits: np.ndarray, y: Sequence[int], mel_index: int, method
         )
         return {"method": "temperature", "T": float(math.exp(result.x))}
     if method == "platt":
-        z = _logit(uncalibrated_probability(logits, mel_index))
-        result = minimize(
-            lambda ab: _bce(y_arr, 1.0 / (1.0 + np.exp(-(ab[0] * z + ab[1])))),
-            x0=np.array([1.0, 0.0]),
-            method="Nelder-Mead",
-        )
-        return {"method": "platt", "a": float(result.x[0]), "b": float(result.x[1])}
+        return fit_platt(log_odds(uncalibrated_probability(logits, mel_index)), y_arr)
     raise ValueError(f"unknown calibration method {method!r}")
+
+
+def fit_platt(z: Sequence[float], y: Sequence[int]) -> dict[str, Any]:
+    """sigmoid(a·z + b) fitted to the labels by log loss; `z` is a log-odds score."""
+    z_arr = np.asarray(z, dtype=float)
+    y_arr = np.asarray(y, dtype=float)
+    result = minimize(
+        lambda ab: _bce(y_arr, 1.0 / (1.0 + np.exp(-(ab[0] * z_arr + ab[1])))),
+        x0=np.array([1.0, 0.0]),
+        method="Nelder-Mead",
+    )
+    return {"method": "platt", "a": float(result.x[0]), "b": float(result.x[1])}
 
 
 # Bootstrap --------------------------------------------------------------------------------------

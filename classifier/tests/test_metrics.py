@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.core import metrics
+from classifier.inference import metrics
 
 Y = [0, 0, 1, 1]
 P = [0.1, 0.4, 0.35, 0.8]
