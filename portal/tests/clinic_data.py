@@ -92,14 +92,23 @@ def clinic_data_create(*, clinic, user, tag: str, model_version) -> ClinicData:
         calibration={"method": "platt", "a": 1.0, "b": 0.0},
         threshold=0.3,
         target_sensitivity=0.95,
-        report={"n": 120, "note": f"{tag} local validation"},
+        report={
+            "n": 120,
+            "melanomas": 30,
+            "benign": 90,
+            "patients": 100,
+            "target_sensitivity": 0.95,
+            "minimum": {"melanomas": 20, "benign": 20},
+            "global": {"threshold": 0.3, "roc_auc": 0.81, "sensitivity": 0.9, "specificity": 0.5, "ece": 0.1},
+            "local": {"threshold": 0.25, "roc_auc": 0.81, "sensitivity": 0.95, "specificity": 0.45, "ece": 0.05},
+        },
         created_by=user,
     )
+    operating_point.reliability_plot.save("reliability.png", ContentFile(png_bytes()))
     audit_record(user=user, action=Action.READ, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     markers = [
         clinic.name, patient.mrn, patient.name, lesion.label, image.original_name, image.sha256, outcome.notes,
         batch.name, prediction.error, f"{tag.lower()}-rejected.jpg", invitation.email, user.email,
-        f"{tag} local validation",
     ]  # fmt: skip
     return ClinicData(
         clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, operating_point, markers
