@@ -129,7 +129,8 @@ def build_pack(
     shapes = np.zeros((len(records), 2), dtype=np.int32)
     tmp = folder / f"pixels.u8.{os.getpid()}.tmp"
     with tmp.open("wb") as fh:
-        if workers <= 1:
+        # A process pool costs more than it saves on a few hundred small images.
+        if workers <= 1 or len(jobs) < 256:
             size = _write(fh, map(_prepare_one, jobs), offsets, shapes)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
