@@ -17,15 +17,13 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from training.core import checkpoint
 from training.core.config import TrainConfig
 from training.core.distributed import init_runtime
-from training.core.evaluation import Scored, evaluate
-from training.core.loop import choose_precision, predict
-from training.core.run import _json_safe, prepare
+from training.core.evaluation import evaluate
+from training.core.run import _json_safe, prepare, score_sets
 from training.core.summary import summarise
 
 
@@ -36,23 +34,7 @@ def rescore(out: Path, *, views: int) -> dict:
     model = prepared.model
     model.load_state_dict(checkpoint.load(out / "checkpoints" / checkpoint.BEST)["model"])
     model.to(runtime.device)
-    precision = choose_precision(cfg.amp, runtime.device)
-    scored = {
-        name: Scored(
-            logits=predict(
-                model,
-                ds,
-                runtime=runtime,
-                batch_size=cfg.batch_size * 2,
-                precision=precision,
-                channels_last=cfg.channels_last,
-                views=views,
-            ),
-            targets=np.asarray([r.target for r in ds.records]),
-            groups=[r.group for r in ds.records],
-        )
-        for name, ds in prepared.eval_sets.items()
-    }
+    scored = score_sets(model, prepared.eval_sets, cfg=cfg, runtime=runtime, views=views)
     _, metrics = evaluate(
         scored,
         melanoma_index=prepared.melanoma_index,

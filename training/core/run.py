@@ -149,6 +149,29 @@ def prepare(cfg: TrainConfig, runtime: Runtime) -> Prepared:
     )
 
 
+def score_sets(
+    model: torch.nn.Module, datasets: dict[str, LesionDataset], *, cfg: TrainConfig, runtime: Runtime, views: int
+) -> dict[str, Scored]:
+    """Every evaluation set scored by `model` with `views` test-time views, as the metrics need them."""
+    precision = choose_precision(cfg.amp, runtime.device)
+    return {
+        name: Scored(
+            logits=predict(
+                model,
+                ds,
+                runtime=runtime,
+                batch_size=cfg.batch_size * 2,
+                precision=precision,
+                channels_last=cfg.channels_last,
+                views=views,
+            ),
+            targets=np.asarray([r.target for r in ds.records]),
+            groups=[r.group for r in ds.records],
+        )
+        for name, ds in datasets.items()
+    }
+
+
 def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
     started = time.perf_counter()
     out = cfg.out_dir
@@ -161,25 +184,9 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
 
     result = fit(cfg, runtime, model, prepared.train_set, datasets["val"], num_classes=len(names), melanoma_index=mel)
     model.load_state_dict(result.best_state)
-    precision = choose_precision(cfg.amp, runtime.device)
 
     def scored(views: int) -> dict[str, Scored]:
-        return {
-            name: Scored(
-                logits=predict(
-                    model,
-                    ds,
-                    runtime=runtime,
-                    batch_size=cfg.batch_size * 2,
-                    precision=precision,
-                    channels_last=cfg.channels_last,
-                    views=views,
-                ),
-                targets=np.asarray([r.target for r in ds.records]),
-                groups=[r.group for r in ds.records],
-            )
-            for name, ds in datasets.items()
-        }
+        return score_sets(model, datasets, cfg=cfg, runtime=runtime, views=views)
 
     # Figures are those of what is served (`serve_views`); 8-view TTA is reported beside, never instead.
     served = scored(cfg.serve_views)

@@ -106,3 +106,13 @@ def test_a_model_served_with_four_views_reproduces_its_report(tmp_path):
     assert result["meta"]["tta_views"] == 4
     report = check(cfg.out_dir, tolerance=1e-3)
     assert report["ok"], report
+
+
+def test_rescoring_a_run_with_one_view_gives_its_own_report_back(run_dir):
+    from training.core.rescore import rescore
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    again = rescore(run_dir, views=1)
+    for split in ("test", "external/ext"):
+        assert again["splits"][split]["roc_auc"] == pytest.approx(metrics["splits"][split]["roc_auc"], abs=1e-6)
+    assert again["threshold"] == pytest.approx(metrics["threshold"], abs=1e-6)
