@@ -50,7 +50,9 @@ class AutoSchema(SpectacularAutoSchema):
         paginated = self.method == "GET" and getattr(view, "pagination_class", None) is not None
         codes = []
         has_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-        if has_body or paginated:
+        # A declared query parameter is validated by the view, which refuses a malformed value with a 400.
+        queried = any(getattr(p, "location", None) == "query" for p in self.get_override_parameters())
+        if has_body or paginated or queried:
             codes.append("400")
         if view.authentication_classes:
             # An authenticator refuses a bad token even on a public route; CSRF refuses session writes.

@@ -35,6 +35,16 @@ CHECKS = [
 EXAMPLES_PER_OPERATION = 10
 
 
+def checks_for(operation) -> list:
+    """All checks, except that multipart bodies skip negative-data rejection: a form field is text on the
+    wire, so a "number" schemathesis puts where a string belongs (a batch named "1.5e+28") is a valid string,
+    not invalid data."""
+    content = operation.definition.raw.get("requestBody", {}).get("content", {})
+    if "multipart/form-data" in content:
+        return [check for check in CHECKS if check is not negative_data_rejection]
+    return CHECKS
+
+
 @pytest.fixture
 def clinic_data(alice, clinic_a, monkeypatch):
     from portal.accounts import firebase
@@ -68,7 +78,7 @@ def test_no_generated_request_gets_a_5xx_or_a_response_outside_the_schema(clinic
                 nonlocal sent
                 response = case.call(headers={"Authorization": "Bearer alice"})
                 sent += 1
-                case.validate_response(response, checks=CHECKS)
+                case.validate_response(response, checks=checks_for(case.operation))
 
             try:
                 run()

@@ -2496,6 +2496,15 @@ export interface operations {
                     "application/json": components["schemas"]["OperatingPoint"][];
                 };
             };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in, or the token is invalid or expired. */
             401: {
                 headers: {
