@@ -16,26 +16,31 @@ from training.core.served_check import check, served_scores
 from training.tests.conftest import make_source
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
+def tiny_run(root, *, n: int, external_seed: int, epochs: int, **options) -> TrainConfig:
+    """A small real training run on generated lesions, with one external source; returns its config."""
     cfg = TrainConfig(
-        data=[make_source(root / "src", n=48, size=48)],
-        external=[make_source(root / "ext", n=24, size=48, seed=7)],
+        data=[make_source(root / "src", n=n, size=48)],
+        external=[make_source(root / "ext", n=n // 2, size=48, seed=external_seed)],
         out=str(root / "run"),
         arch="test_efficientnet",
         init="none",
         img_size=40,
-        epochs=3,
+        epochs=epochs,
         batch_size=8,
         lr=3e-3,
         folds=4,
         progress=False,
         bootstrap=20,
+        **options,
     )
     cfg.save(root / "cfg.json")
     run_main(["--config", str(root / "cfg.json")])
-    return cfg.out_dir
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp("served"), n=48, external_seed=7, epochs=3).out_dir
 
 
 def test_the_served_model_gives_the_reports_external_auc_sensitivity_and_specificity(run_dir):
@@ -85,23 +90,7 @@ def test_engine_views_are_the_training_loops_views():
 
 
 def test_a_model_served_with_four_views_reproduces_its_report(tmp_path):
-    cfg = TrainConfig(
-        data=[make_source(tmp_path / "src", n=40, size=48)],
-        external=[make_source(tmp_path / "ext", n=20, size=48, seed=5)],
-        out=str(tmp_path / "run"),
-        arch="test_efficientnet",
-        init="none",
-        img_size=40,
-        epochs=2,
-        batch_size=8,
-        lr=3e-3,
-        folds=4,
-        progress=False,
-        bootstrap=20,
-        serve_views=4,
-    )
-    cfg.save(tmp_path / "cfg.json")
-    run_main(["--config", str(tmp_path / "cfg.json")])
+    cfg = tiny_run(tmp_path, n=40, external_seed=5, epochs=2, serve_views=4)
     result = json.loads((cfg.out_dir / "result.json").read_text())
     assert result["meta"]["tta_views"] == 4
     report = check(cfg.out_dir, tolerance=1e-3)
