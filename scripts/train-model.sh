@@ -3,7 +3,9 @@
 # on any SIIM-ISIC-format folders and register the result as an inactive candidate model version with its
 # metrics and plots. Activate it with `manage.py model activate ID` (or the admin) after reading its report.
 # Defaults to every training source of ../shared/data. Extra arguments go to `manage.py train`
-# (e.g. EXTRA="--img-size 224 --epochs 10 --nproc-per-node 4" on a GPU machine).
+# (e.g. EXTRA="--img-size 224 --epochs 10 --nproc-per-node 1 --batch-size 32" on a one-GPU machine).
+# On 2 CPU cores two DDP processes of one thread each train 1.26x faster than one process of two threads
+# (192 px, Lite0, stages 0-1 frozen: 26.6 vs 21.1 img/s); 16 images per process keep the global batch at 32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
@@ -15,7 +17,7 @@ for spec in $DATA; do args+=(--data "$spec"); done
 # shellcheck disable=SC2086
 "$PY" manage.py train "${args[@]}" \
   --task diagnosis --arch tf_efficientnet_lite0 --init imagenet \
-  --img-size 160 --color-constancy shades_of_gray --augment strong \
-  --freeze-blocks 2 --balance-sources \
-  --epochs 3 --batch-size 32 --lr 5e-4 --folds 10 --fold 0 --seed 42 \
+  --img-size 192 --color-constancy shades_of_gray --augment strong \
+  --freeze-blocks 2 --balance-sources 0.5 \
+  --epochs 6 --batch-size 16 --nproc-per-node 2 --lr 5e-4 --folds 10 --fold 0 --seed 42 \
   --bootstrap 1000 --name naevus-lite0 ${EXTRA:-} "$@"

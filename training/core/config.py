@@ -39,8 +39,11 @@ class TrainConfig:
     freeze_blocks: int = 0
     ema_decay: float = 0.0
     imbalance: Imbalance = "weighted_loss"
-    # Draw every training source equally often per epoch (weights 1/size of its source).
-    balance_sources: bool = False
+    # Source balancing power p: each image is drawn with weight (size of its source)^-p, so a source's
+    # share of an epoch is proportional to size^(1-p): 0 = natural mix, 1 = every source equally often,
+    # 0.5 = shares proportional to the square root of the source's size (a 113-image source is not
+    # drawn a third of the time, as it would be at p = 1 beside 2,000- and 10,000-image sources).
+    balance_sources: float = 0.0
     augment: Augment = "strong"
     folds: int = 5
     fold: int = 0

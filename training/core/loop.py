@@ -211,9 +211,13 @@ def _set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
 def make_sampler(cfg: TrainConfig, runtime: Runtime, train_set: LesionDataset, *, num_classes: int) -> Sampler[int]:
     """Plain shuffling, or weighted draws that even out classes (`imbalance="sampler"`) and/or sources.
 
-    Balancing sources gives every source the same expected number of draws per epoch, so that a
-    2,000-image source is not drowned by a 10,000-image one.
+    Balancing sources with power p draws each image with weight (size of its source)^-p, so each
+    source's share of an epoch is proportional to size^(1-p): at p = 1 every source is drawn equally
+    often (a 2,000-image source is not drowned by a 10,000-image one, but a 100-image one is then
+    repeated dozens of times per epoch); at p = 0.5 shares follow the square root of the sizes.
     """
+    if not 0 <= cfg.balance_sources <= 1:
+        raise ValueError(f"balance_sources must be a power in [0, 1], not {cfg.balance_sources}")
     weights = np.ones(len(train_set), dtype=float)
     if cfg.imbalance == "sampler":
         per_class = class_weights(train_set.labels, num_classes).numpy()
@@ -221,7 +225,7 @@ def make_sampler(cfg: TrainConfig, runtime: Runtime, train_set: LesionDataset, *
     if cfg.balance_sources:
         sources = [r.source for r in train_set.records]
         counts = {source: sources.count(source) for source in set(sources)}
-        weights *= np.asarray([len(sources) / (len(counts) * counts[s]) for s in sources])
+        weights *= np.asarray([float(counts[s]) ** -cfg.balance_sources for s in sources])
     if cfg.imbalance == "sampler" or cfg.balance_sources:
         return DistributedWeightedSampler(
             weights.tolist(), rank=runtime.rank, world_size=runtime.world_size, seed=cfg.seed

@@ -116,6 +116,32 @@ def test_balancing_sources_draws_each_source_about_equally(tmp_path):
     assert drawn["small"] == 100  # a plain shuffle draws each image once
 
 
+def test_a_balancing_power_of_one_half_draws_sources_by_the_square_root_of_their_size(tmp_path):
+    records = [_record(i, source="big") for i in range(900)] + [_record(900 + i, source="small") for i in range(100)]
+    dataset = LesionDataset(records, task="binary", preprocess=None)  # type: ignore[arg-type]
+    cfg = TrainConfig(data=["a:b"], out=str(tmp_path), balance_sources=0.5, seed=3)
+    shares = []
+    for epoch in range(20):
+        sampler = make_sampler(cfg, init_runtime(force_cpu=True), dataset, num_classes=2)
+        sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+        drawn = Counter(records[i].source for i in sampler)
+        shares.append(drawn["small"] / sum(drawn.values()))
+    # sqrt(100) / (sqrt(100) + sqrt(900)) = 0.25, against 0.10 unbalanced and 0.50 fully balanced
+    assert abs(np.mean(shares) - 0.25) < 0.02, shares
+
+
+def test_a_balancing_power_outside_zero_to_one_is_refused(tmp_path):
+    records = [_record(i, source="big") for i in range(10)]
+    dataset = LesionDataset(records, task="binary", preprocess=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="power"):
+        make_sampler(
+            TrainConfig(data=["a:b"], out=str(tmp_path), balance_sources=2.0),
+            init_runtime(force_cpu=True),
+            dataset,
+            num_classes=2,
+        )
+
+
 def test_freezing_the_first_stages_leaves_them_untouched_by_training(tmp_path, tiny_source):
     from classifier.inference.factory import create_model
     from classifier.inference.preprocessing import Preprocess

@@ -50,7 +50,16 @@ def add_training_arguments(parser) -> None:
     )
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="0 disables EMA")
     parser.add_argument("--imbalance", choices=["weighted_loss", "sampler", "none"], default=defaults.imbalance)
-    parser.add_argument("--balance-sources", action="store_true", help="draw every training source equally often")
+    parser.add_argument(
+        "--balance-sources",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=defaults.balance_sources,
+        metavar="POWER",
+        help="draw each image with weight (its source's size)^-POWER: 1 (the default when given) draws every "
+        "source equally often, 0.5 in proportion to the square root of its size, 0 the natural mix",
+    )
     parser.add_argument(
         "--cache-dir",
         default=None,
