@@ -6,10 +6,10 @@ the first step raises, kombu logs "Couldn't ack" and swallows the error (`Messag
 and the second step never runs. With prefetch 1 the channel then believes a message is still in
 hand, never asks Redis for another (`QoS.can_consume`), and so never touches the dead connection
 that would have told it to reconnect: the worker lives, answers nothing wrong, and consumes nothing
-(seen in tests/reliability: "Couldn't ack …, ConnectionError", then no task for 60 s while 52 jobs
-waited). Dropping the local record whatever Redis answered frees the slot; the message stays in
-Redis' `unacked` hash and comes back after the visibility timeout, where the database finds its
-job done (acks_late, idempotent claims)."""
+(seen in tests/reliability: "Couldn't ack …, ConnectionError", then no task for 60 s while the rest
+of a 60-image batch waited). Dropping the local record whatever Redis answered frees the slot; the
+message stays in Redis' `unacked` hash and comes back after the visibility timeout, where the
+database finds its job done (acks_late, idempotent claims)."""
 
 from kombu.transport import redis
 
