@@ -3,7 +3,12 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
 
+from portal.core import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
+
+# Before any channel exists: a failed ack must not keep the prefetch slot (portal/core/broker.py).
+broker.install()
 
 app = Celery("naevus")
 app.config_from_object("django.conf:settings", namespace="CELERY")

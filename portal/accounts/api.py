@@ -5,8 +5,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
+
+from portal.core.throttling import AtomicScopedRateThrottle
 
 from . import services
 from .authentication import CsrfSessionAuthentication
@@ -25,7 +26,7 @@ class CsrfApi(APIView):
 
 class LoginApi(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AtomicScopedRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(request=LoginSerializer, responses=MeSerializer)

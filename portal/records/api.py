@@ -10,12 +10,12 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from portal.audit.models import Action
 from portal.core.pagination import PageNumberPagination
 from portal.core.schema import ERROR_REF
+from portal.core.throttling import AtomicScopedRateThrottle
 
 from . import selectors, services
 from .serializers import (
@@ -108,7 +108,7 @@ class LesionDetailApi(APIView):
 
 class LesionImagesApi(APIView):
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AtomicScopedRateThrottle]
     throttle_scope = "upload"
 
     @extend_schema(

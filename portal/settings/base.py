@@ -219,6 +219,9 @@ SPECTACULAR_SETTINGS = {
 # production (CACHE_URL=redis://..., required there); the embedded run's default is a table in its
 # database (`manage.py createcachetable`, which `make run` runs). Never a per-process cache.
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://naevus_cache")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Django's own counts non-atomically (its `incr` is a get then a set): see portal/core/cache.py.
+    CACHES["default"]["BACKEND"] = "portal.core.cache.DatabaseCache"
 
 # Celery: the database is the source of truth, the broker only transport.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

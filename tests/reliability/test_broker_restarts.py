@@ -10,6 +10,7 @@ count, which is how item 5 passed its "resumed" step while stalled. The second s
 `manage.py worker_liveness`, the supervisors' health check, fails for a worker that has work
 waiting and takes none, and passes it again once it consumes."""
 
+import logging
 import random
 import subprocess
 import sys
@@ -17,7 +18,9 @@ import time
 
 import pytest
 from django.utils import timezone
+from kombu import Connection, Queue
 
+import portal.celery  # noqa: F401  (installs portal.core.broker's QoS, as in every worker)
 from classifier.models import Prediction
 from classifier.tests.test_worker_integration import make_zip
 
@@ -72,6 +75,26 @@ def test_a_worker_keeps_consuming_through_repeated_redis_restarts_while_busy(
     assert worker.proc.poll() is None
     assert not Prediction.objects.filter(batch_id=batch_id, attempts__gt=2).exists()
     record("7", f"{RESTARTS} Redis restarts mid-task → a new task started", f"{max(resumed_in):.1f} s worst")
+
+
+def test_an_ack_that_fails_while_redis_is_down_gives_the_prefetch_slot_back(redis_server):
+    """The stall reproduced under load: Redis went down as a task finished, its ack failed ("Couldn't
+    ack … ConnectionError", logged and swallowed by kombu), and with prefetch 1 the channel still
+    counted that message as in hand, so it never asked Redis for more (portal/core/broker.py)."""
+    queue = Queue("ack-check", routing_key="ack-check")
+    with Connection(redis_server.url, transport_options={"socket_timeout": 2, "socket_connect_timeout": 2}) as conn:
+        conn.Producer().publish({"n": 1}, routing_key="ack-check", declare=[queue])
+        channel = conn.default_channel
+        channel.basic_qos(prefetch_size=0, prefetch_count=1, apply_global=False)
+        message = queue(channel).get(no_ack=False)
+        assert message is not None
+        assert not channel.qos.can_consume()
+        redis_server.stop(save=True)
+        message.ack_log_error(logging.getLogger(__name__), conn.connection_errors + conn.channel_errors)
+        assert channel.qos.can_consume(), "the failed ack kept the only prefetch slot"
+    redis_server.start()
+    # Redis still holds it as unacknowledged: it comes back after the visibility timeout.
+    assert redis_server.client().hlen("unacked") == 1
 
 
 def _liveness(env: dict, stall_after: float) -> subprocess.CompletedProcess:
