@@ -221,10 +221,10 @@ if (flows.includes('session')) {
         const table = page.getByRole('table', { name: 'Batch results' });
         const rows = table.getByRole('row');
         await rows.nth(1).waitFor();
-        // A header row and one row per uploaded image: none missing, none listed twice.
-        check((await rows.count()) === batchFiles + 1, `${(await rows.count()) - 1} result rows for ${batchFiles} images`);
         // Every row must reach its result once the batch is done, not stay as it was when first listed.
         await table.getByText(/^(Queued|Analysing…)$/).first().waitFor({ state: 'detached', timeout: 10_000 });
+        // A header row and one row per uploaded image: none missing, none listed twice.
+        check((await rows.count()) === batchFiles + 1, `${(await rows.count()) - 1} result rows for ${batchFiles} images`);
         await page.getByRole('note', { name: 'Intended use' }).waitFor();
         await shot(page, '07-batch-done');
       },
