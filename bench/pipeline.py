@@ -200,7 +200,8 @@ def run(stack: Stack, api: Api, *, artifact: Path, version, small: list[bytes], 
     for key in ("600", "big"):
         n = sizes.bulk_600 if key == "600" else sizes.bulk_big
         b = bulk[key]
-        ours = n / b["total_s"]
+        # Predictions stored with their heatmap, not files sent: a failed file is no result.
+        ours = b["done"] / b["total_s"]
         base = seed[key]["rate"]
         figures.append(
             Figure(
@@ -210,13 +211,13 @@ def run(stack: Stack, api: Api, *, artifact: Path, version, small: list[bytes], 
                 ratio=ours / base,
                 target="≥ 5×",
                 met=ours / base >= 5,
-                note=f"upload+validation {b['upload_s']:.1f}s of {b['total_s']:.1f}s; worker {b['breakdown']}",
+                note=f"{b['done']} of {n} done, {b['failed']} failed; upload+validation {b['upload_s']:.1f}s of "
+                f"{b['total_s']:.1f}s; worker {b['breakdown']}",
                 data={"ours_img_s": ours, "seed_img_s": base, "batch": b},
             )
         )
     for key in ("600", "big"):
-        n = sizes.bulk_600 if key == "600" else sizes.bulk_big
-        ours = n / bulk[key]["total_s"]
+        ours = bulk[key]["done"] / bulk[key]["total_s"]
         figures.append(
             Figure(
                 figure=f"3 bulk end-to-end vs plain loop, {labels[key]}",

@@ -18,7 +18,6 @@ from portal.audit.models import Action
 from portal.core.exceptions import ApplicationError
 from portal.core.pagination import PageNumberPagination
 from portal.records import selectors as record_selectors
-from portal.records.services import Upload
 
 from . import batches, selectors, services
 from .serializers import (
@@ -96,11 +95,7 @@ class BatchListApi(GenericAPIView):
         mapping = None
         if data.validated_data.get("mapping"):
             mapping = batches.parse_mapping(data.validated_data["mapping"].read(5 * 1024 * 1024))
-        if archive:
-            total, members = batches.read_members(archive)
-        else:
-            uploads = [Upload(stream=f, size=f.size, name=f.name) for f in files]
-            total, members = len(uploads), (batches.Member(u.name, u.stream.read()) for u in uploads)
+        total, members = batches.batch_members(archive=archive, files=[(f.name, f.read) for f in files])
         batch = batches.batch_create(
             user=request.user,
             clinic=user_clinic(user=request.user),

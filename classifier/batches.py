@@ -8,19 +8,18 @@ import logging
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError, ServiceUnavailable
-from portal.records.models import Lesion, Patient
-from portal.records.services import files_discard, images_store
+from portal.records.models import Lesion
+from portal.records.services import RecordMissing, files_discard, images_store, lesion_for_mapping, patient_visited
 from portal.records.validation import InvalidImage, clean_image, display_name
 from portal.records.vocabulary import AnatomicSite
 
@@ -115,6 +114,17 @@ def read_members(fileobj) -> tuple[int, Iterator[Member]]:
     return len(infos), members()
 
 
+def batch_members(
+    *, archive=None, files: Sequence[tuple[str, Callable[[], bytes]]] = ()
+) -> tuple[int, Iterator[Member]]:
+    """What one batch reads, for the API and `manage.py analyze` alike: a zip archive (its directory checked
+    first, members read one at a time), else files as ``(name, read)`` pairs, each read when its turn comes.
+    Returns the number of members and the members."""
+    if archive is not None:
+        return read_members(archive)
+    return len(files), (Member(name, read()) for name, read in files)
+
+
 @dataclass
 class MappingRow:
     mrn: str
@@ -151,24 +161,20 @@ def parse_mapping(raw: bytes) -> dict[str, MappingRow]:
 
 def _lesion_for(*, user, clinic, row: MappingRow, create_missing: bool, cache: dict) -> Lesion:
     key = (row.mrn, row.lesion_label, row.anatomic_site)
-    if key in cache:
-        return cache[key]
-    patient = Patient.objects.filter(clinic=clinic, mrn=row.mrn).first()
-    if patient is None:
-        if not create_missing:
-            raise InvalidImage(f"no patient with MRN {row.mrn!r} in your clinic")
-        patient = Patient.objects.create(clinic=clinic, mrn=row.mrn, name=row.patient_name or row.mrn)
-        audit_record(
-            user=user, action=Action.CREATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk
-        )
-    lesion = Lesion.objects.filter(patient=patient, label=row.lesion_label, anatomic_site=row.anatomic_site).first()
-    if lesion is None:
-        if not create_missing:
-            raise InvalidImage(f"patient {row.mrn!r} has no lesion labelled {row.lesion_label!r}")
-        lesion = Lesion.objects.create(patient=patient, label=row.lesion_label, anatomic_site=row.anatomic_site)
-        audit_record(user=user, action=Action.CREATE, object_type="lesion", object_id=lesion.pk, patient_id=patient.pk)
-    cache[key] = lesion
-    return lesion
+    if key not in cache:
+        try:
+            cache[key] = lesion_for_mapping(
+                user=user,
+                clinic=clinic,
+                mrn=row.mrn,
+                patient_name=row.patient_name,
+                label=row.lesion_label,
+                anatomic_site=row.anatomic_site,
+                create_missing=create_missing,
+            )
+        except RecordMissing as exc:
+            raise InvalidImage(exc.message) from None
+    return cache[key]
 
 
 BATCH_COMMIT_EVERY = 32
@@ -267,7 +273,7 @@ def batch_create(
                         continue
                     images += images_store(user=user, clinic=clinic, cleaned=[(clean, member.name)], lesion=lesion)
                     if lesion is not None:
-                        Patient.objects.filter(pk=lesion.patient_id).update(last_visit=timezone.now())
+                        patient_visited(patient_id=lesion.patient_id)
                 BatchRejectedFile.objects.bulk_create(rejections)
                 predictions_request(user=user, images=images, batch=batch)
         except Exception:

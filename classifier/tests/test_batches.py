@@ -1,4 +1,5 @@
-"""Batch bookkeeping: when a batch is finished, its rate and ETA, and the CSV it exports."""
+"""Batch bookkeeping: the records a mapped batch creates, when a batch is finished, its rate and ETA, and
+the CSV it exports."""
 
 import csv
 import io
@@ -7,11 +8,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from classifier import batches
 from classifier.inference.engine import Result
 from classifier.models import BatchJob, Prediction
 from classifier.selectors import batch_get
 from classifier.services import prediction_store_result
+from portal.audit.models import Action, AuditEvent
+from portal.records.models import LesionImage, Patient
 from portal.tests.factories import LesionFactory, LesionImageFactory, ModelVersionFactory, PatientFactory
+
+from .test_worker_integration import lesion_jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +30,46 @@ def version():
 @pytest.fixture
 def lesion(clinic_a):
     return LesionFactory(patient=PatientFactory(clinic=clinic_a))
+
+
+MAPPING = b"file_name,mrn,patient_name,lesion_label,anatomic_site\na.jpg,NEW-1,New Patient,back,torso\n"
+MAPPING += b"b.jpg,NEW-1,New Patient,back,torso\n"
+
+
+def _mapped_batch(alice, clinic_a, *, create_missing: bool) -> BatchJob:
+    ModelVersionFactory(is_active=True)
+    total, members = batches.batch_members(files=[("a.jpg", lambda: lesion_jpeg(1)), ("b.jpg", lambda: lesion_jpeg(2))])
+    return batches.batch_create(
+        user=alice,
+        clinic=clinic_a,
+        members=members,
+        total=total,
+        mapping=batches.parse_mapping(MAPPING),
+        create_missing=create_missing,
+    )
+
+
+def test_a_mapped_batch_creates_a_missing_patient_and_lesion_once_each_with_their_audit_rows(alice, clinic_a):
+    _mapped_batch(alice, clinic_a, create_missing=True)
+    patient = Patient.objects.get(clinic=clinic_a, mrn="NEW-1")
+    lesion = patient.lesions.get()
+    assert (patient.name, lesion.label, lesion.anatomic_site) == ("New Patient", "back", "torso")
+    assert LesionImage.objects.filter(lesion=lesion).count() == 2
+    assert patient.last_visit is not None
+    created = AuditEvent.objects.filter(patient_id=patient.pk, action=Action.CREATE, user_id=alice.pk)
+    assert sorted(created.values_list("object_type", "object_id")) == [
+        ("lesion", str(lesion.pk)),
+        ("patient", str(patient.pk)),
+    ]
+
+
+def test_without_create_missing_a_file_mapped_to_an_unknown_patient_is_rejected_and_nothing_is_created(alice, clinic_a):
+    batch = _mapped_batch(alice, clinic_a, create_missing=False)
+    assert not Patient.objects.filter(mrn="NEW-1").exists() and not LesionImage.objects.exists()
+    assert sorted(batch.rejected_files.values_list("file_name", "reason")) == [
+        ("a.jpg", "no patient with MRN 'NEW-1' in your clinic"),
+        ("b.jpg", "no patient with MRN 'NEW-1' in your clinic"),
+    ]
 
 
 def _batch(alice, clinic_a, version, total: int) -> BatchJob:

@@ -1,9 +1,17 @@
-"""The model registry's `activate_if_better`: a new version replaces the active one only on a higher
-validation ROC AUC."""
+"""The model registry: registration serves a trained model's scores through its ONNX twin, and
+`activate_if_better` replaces the active version only on a higher validation ROC AUC."""
 
+import numpy as np
 import pytest
 
-from classifier.inference.testing import make_tiny_artifact
+from classifier.inference.engine import Engine
+from classifier.inference.testing import (
+    MIN_LOGIT_SPREAD,
+    logit_spread,
+    make_tiny_artifact,
+    make_trained_tiny_artifact,
+    sample_images,
+)
 from classifier.models import ModelVersion
 from classifier.services import model_version_register
 
@@ -32,3 +40,24 @@ def test_without_activate_if_better_a_better_version_stays_inactive(tmp_path):
     first = _register(tmp_path, seed=1, val_auc=0.80, activate=True)
     _register(tmp_path, seed=2, val_auc=0.95)
     assert list(ModelVersion.objects.filter(is_active=True)) == [first]
+
+
+def test_a_registered_trained_model_scores_real_images_through_its_onnx_twin_as_pytorch_does(tmp_path):
+    """Registration exports the ONNX file the CPU workers serve. Compared on the 64 real sample images with
+    a model whose logits spread over >= 1.0, so that agreement within 1e-4 cannot come from a model that
+    says the same about every image."""
+    sha256, meta = make_trained_tiny_artifact(tmp_path / "trained.naevus.pt")
+    version = model_version_register(artifact_path=str(tmp_path / "trained.naevus.pt"), sha256=sha256, meta=meta)
+    images = [data for data, _ in sample_images()]
+    served = Engine.from_artifact(
+        version.artifact_path,
+        sha256=version.sha256,
+        onnx_path=version.onnx_path,
+        onnx_sha256=version.onnx_sha256,
+        backend="onnx-cpu",
+        threads=1,
+    ).analyse(images)
+    reference = [r.raw_score for r in Engine.from_artifact(version.artifact_path, sha256=version.sha256,
+                                                           backend="torch-cpu").analyse(images)]  # fmt: skip
+    assert logit_spread(reference) >= MIN_LOGIT_SPREAD
+    assert np.abs(np.subtract([r.raw_score for r in served], reference)).max() < 1e-4

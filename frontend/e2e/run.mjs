@@ -4,6 +4,7 @@
 // session flow:
 //   E2E_USERNAME / E2E_PASSWORD   a clinician with a clinic (session sign-in)
 //   E2E_IMAGE      a dermoscopic JPEG/PNG to upload;  E2E_ZIP  a small zip of images for bulk analysis
+//   E2E_BATCH_FILES  how many images E2E_ZIP holds;  E2E_DEMO_MODEL  1 when the active model is a demo, else 0
 // firebase flow: the portal must run with FIREBASE_PROJECT_ID, FIREBASE_WEB_API_KEY, FIREBASE_AUTH_EMULATOR_HOST
 // and DJANGO_DEBUG=1, so that the configuration it injects into the page points the SPA at the emulator:
 //   E2E_FIREBASE_EMAIL / E2E_FIREBASE_PASSWORD   an invited user in the Firebase Auth emulator
@@ -23,7 +24,7 @@ mkdirSync(resultsDir, { recursive: true });
 
 const env = process.env;
 const FLOW_ENV = {
-  session: ['E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP'],
+  session: ['E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP', 'E2E_BATCH_FILES', 'E2E_DEMO_MODEL'],
   firebase: ['E2E_FIREBASE_EMAIL', 'E2E_FIREBASE_PASSWORD'],
 };
 const flows = env.E2E_FLOWS
@@ -44,6 +45,8 @@ if (flows.includes('session')) {
   for (const file of [env.E2E_IMAGE, env.E2E_ZIP]) {
     if (!existsSync(file)) refuse(`no such file: ${file}`);
   }
+  if (!['0', '1'].includes(env.E2E_DEMO_MODEL)) refuse('E2E_DEMO_MODEL must be 0 or 1');
+  if (!(Number(env.E2E_BATCH_FILES) > 0)) refuse('E2E_BATCH_FILES must be the number of images in E2E_ZIP');
 }
 const base = env.E2E_BASE_URL.replace(/\/$/, '');
 const PREDICTION_TIMEOUT = Number(env.E2E_PREDICTION_TIMEOUT_MS ?? 180_000);
@@ -129,7 +132,10 @@ if (flows.includes('session')) {
   const stamp = Date.now().toString(36).toUpperCase();
   const patientName = `E2E Patient ${stamp}`;
   let patientUrl = '';
-  let demoModel = false;
+  // The test that starts the backend knows whether its model is a demo; the label is then required on
+  // every result screen, not looked for only when the page happens to say so.
+  const demoModel = env.E2E_DEMO_MODEL === '1';
+  const batchFiles = Number(env.E2E_BATCH_FILES);
 
   await flow('clinician flow (session sign-in)', [
     [
@@ -138,7 +144,8 @@ if (flows.includes('session')) {
         await signInWithPassword(page);
         await page.getByRole('heading', { name: 'Patients' }).waitFor();
         const health = await page.request.get('/api/v1/health/');
-        demoModel = Boolean((await health.json().catch(() => ({})))?.model?.is_demo);
+        const reported = Boolean((await health.json().catch(() => ({})))?.model?.is_demo);
+        check(reported === demoModel, `the health check says is_demo=${reported}, the backend was started with ${demoModel}`);
         await page.getByText('Loading patients…').waitFor({ state: 'detached' });
         await page.getByRole('banner').getByText(/^Model .+ v.+/).waitFor();
         await shot(page, '02-patients');
@@ -214,9 +221,10 @@ if (flows.includes('session')) {
         const table = page.getByRole('table', { name: 'Batch results' });
         const rows = table.getByRole('row');
         await rows.nth(1).waitFor();
-        check((await rows.count()) > 1, 'the results table is empty');
         // Every row must reach its result once the batch is done, not stay as it was when first listed.
         await table.getByText(/^(Queued|Analysing…)$/).first().waitFor({ state: 'detached', timeout: 10_000 });
+        // A header row and one row per uploaded image: none missing, none listed twice.
+        check((await rows.count()) === batchFiles + 1, `${(await rows.count()) - 1} result rows for ${batchFiles} images`);
         await page.getByRole('note', { name: 'Intended use' }).waitFor();
         await shot(page, '07-batch-done');
       },

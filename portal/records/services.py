@@ -78,6 +78,41 @@ def lesion_create(*, user, patient: Patient, anatomic_site: str, label: str = ""
     return lesion
 
 
+class RecordMissing(ApplicationError):
+    """A batch file is mapped to a patient or lesion that does not exist and may not be created."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="record_missing", status=400)
+
+
+def lesion_for_mapping(
+    *, user, clinic, mrn: str, patient_name: str, label: str, anatomic_site: str, create_missing: bool
+) -> Lesion:
+    """The clinic's lesion a batch mapping row names (patient by MRN, lesion by label and site). With
+    ``create_missing`` the patient and the lesion are created, each with its audit row; ``user`` may be
+    None (``manage.py analyze``). Runs inside the caller's transaction."""
+    patient = Patient.objects.filter(clinic=clinic, mrn=mrn).first()
+    if patient is None:
+        if not create_missing:
+            raise RecordMissing(f"no patient with MRN {mrn!r} in your clinic")
+        patient = Patient.objects.create(clinic=clinic, mrn=mrn, name=patient_name or mrn)
+        audit_record(
+            user=user, action=Action.CREATE, object_type="patient", object_id=patient.pk, patient_id=patient.pk
+        )
+    lesion = Lesion.objects.filter(patient=patient, label=label, anatomic_site=anatomic_site).first()
+    if lesion is None:
+        if not create_missing:
+            raise RecordMissing(f"patient {mrn!r} has no lesion labelled {label!r}")
+        lesion = Lesion.objects.create(patient=patient, label=label, anatomic_site=anatomic_site)
+        audit_record(user=user, action=Action.CREATE, object_type="lesion", object_id=lesion.pk, patient_id=patient.pk)
+    return lesion
+
+
+def patient_visited(*, patient_id: int) -> None:
+    """A new image of this patient arrived: the patient list sorts by it."""
+    Patient.objects.filter(pk=patient_id).update(last_visit=timezone.now())
+
+
 def lesion_update(*, user, lesion: Lesion, data: dict) -> Lesion:
     changed = [f for f in ("anatomic_site", "label") if f in data]
     for field in changed:
@@ -204,7 +239,7 @@ def lesion_images_upload(
                 kind=kind,
                 captured_at=captured_at,
             )
-            Patient.objects.filter(pk=lesion.patient_id).update(last_visit=timezone.now())
+            patient_visited(patient_id=lesion.patient_id)
             for image in images:
                 audit_record(
                     user=user,

@@ -116,7 +116,7 @@ def firebase_backend(worker_env, tmp_path, auth_emulator):
 
 
 def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a_batch_and_signs_out(
-    backend, alice, tmp_path
+    backend, alice, tmp_path, tiny_model
 ):
     image = tmp_path / "lesion.jpg"
     image.write_bytes(lesion_jpeg(7, size=(600, 450)))
@@ -126,6 +126,7 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
         for i in range(6):
             zf.writestr(f"batch_{i}.jpg", lesion_jpeg(100 + i))
     archive.write_bytes(buf.getvalue())
+    assert tiny_model.is_demo, "the flow checks the demo label on every result screen"
     _run_browser(
         {
             "E2E_FLOWS": "session",
@@ -134,6 +135,8 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
             "E2E_PASSWORD": "correct horse battery",
             "E2E_IMAGE": str(image),
             "E2E_ZIP": str(archive),
+            "E2E_BATCH_FILES": "6",
+            "E2E_DEMO_MODEL": "1",
         }
     )
 

@@ -28,31 +28,44 @@ def _record(i: int, patient: str, sha: str, target: int) -> Record:
 records_strategy = st.lists(
     st.tuples(
         st.sampled_from(["", "", "A", "B", "C", "D", "E", "F"]),  # "" = no patient id
-        st.integers(0, 30),  # small range → many duplicate files
+        st.integers(0, 150),  # a few duplicate files per list, not so many that they join every patient
         st.integers(0, 1),
     ),
     min_size=40,
     max_size=120,
 ).map(lambda rows: [_record(i, p, f"h{h}", t) for i, (p, h, t) in enumerate(rows)])
 
+EXAMPLES = 40
 
-@settings(max_examples=40, deadline=None)
-@given(records=records_strategy, seed=st.integers(0, 10))
-def test_no_patient_or_identical_image_spans_two_splits(records, seed):
-    try:
-        split = train_val_test(records, folds=3, fold=seed % 3, seed=seed)
-    except ValueError:
-        return  # fewer independent groups than folds: refusing is the right answer
-    side = {}
-    for name, indices in (("train", split.train), ("val", split.val), ("test", split.test)):
-        for i in indices:
-            side[i] = name
-    assert sorted(side) == list(range(len(records)))
-    by_key: dict[str, set[str]] = {}
-    for i, r in enumerate(records):
-        by_key.setdefault(r.group, set()).add(side[i])
-        by_key.setdefault(r.sha256, set()).add(side[i])
-    assert all(len(sides) == 1 for sides in by_key.values())
+
+def test_no_patient_or_identical_image_spans_two_splits():
+    split_examples, refused = [], []
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None)
+    @given(records=records_strategy, seed=st.integers(0, 10))
+    def check(records, seed):
+        try:
+            split = train_val_test(records, folds=3, fold=seed % 3, seed=seed)
+        except ValueError:
+            # Fewer independent groups than folds: refusing is the right answer, and the only one.
+            assert len(set(split_groups(records))) < 3
+            refused.append(seed)
+            return
+        side = {}
+        for name, indices in (("train", split.train), ("val", split.val), ("test", split.test)):
+            for i in indices:
+                side[i] = name
+        assert sorted(side) == list(range(len(records)))
+        by_key: dict[str, set[str]] = {}
+        for i, r in enumerate(records):
+            by_key.setdefault(r.group, set()).add(side[i])
+            by_key.setdefault(r.sha256, set()).add(side[i])
+        assert all(len(sides) == 1 for sides in by_key.values())
+        split_examples.append(seed)
+
+    check()
+    # The property is only as good as the examples that reached it: most must split, not be refused.
+    assert len(split_examples) >= 0.75 * EXAMPLES, (len(split_examples), len(refused))
 
 
 def test_images_without_a_patient_id_are_their_own_patient():

@@ -35,10 +35,10 @@ class Command(BaseCommand):
         mapping = batches.parse_mapping(Path(options["csv"]).read_bytes()) if options["csv"] else None
         with ExitStack() as stack:
             if path.is_file() and path.suffix.lower() == ".zip":
-                total, members = batches.read_members(stack.enter_context(open(path, "rb")))
+                total, members = batches.batch_members(archive=stack.enter_context(open(path, "rb")))
             elif path.is_dir():
                 files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
-                total, members = len(files), (batches.Member(p.name, p.read_bytes()) for p in files)
+                total, members = batches.batch_members(files=[(p.name, p.read_bytes) for p in files])
             else:
                 raise CommandError(f"{path} is neither a folder nor a .zip file.")
             try:

@@ -15,8 +15,7 @@ from classifier.inference.backends import (
     select_backend,
 )
 from classifier.inference.factory import create_model
-
-from .conftest import MIN_LOGIT_SPREAD, logit_spread
+from classifier.inference.testing import MIN_LOGIT_SPREAD, logit_spread
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ from PIL import Image
 
 from classifier.inference.artifact import ArtifactIntegrityError, sha256_file
 from classifier.inference.engine import Engine, prepare_onnx
-from classifier.inference.testing import make_tiny_artifact
-
-from .conftest import MIN_LOGIT_SPREAD, logit_spread
+from classifier.inference.testing import MIN_LOGIT_SPREAD, logit_spread, make_tiny_artifact
 
 ISIC_DEV = Path(__file__).resolve().parents[4] / "shared" / "data" / "isic-dev"
 

@@ -7,9 +7,7 @@ import pytest
 
 from classifier.inference.engine import Engine, prepare_onnx
 from classifier.inference.scoring import ArtifactIntegrityError
-from classifier.inference.testing import SAMPLES, make_trained_tiny_artifact
-
-from .conftest import MIN_LOGIT_SPREAD, logit_spread
+from classifier.inference.testing import MIN_LOGIT_SPREAD, SAMPLES, logit_spread, make_trained_tiny_artifact
 
 ROOT = Path(__file__).resolve().parents[3]
 
