@@ -13,11 +13,11 @@ const MEANINGS: Record<RiskCategory, string> = {
 
 /** `category` is null (or, from the looser batch-result schema, blank) until a prediction is done. */
 export function RiskBadge({ category, probability }: { category: string | null; probability?: number | null }) {
-  if (!isRiskCategory(category)) return <Badge color="gray" variant="light">No result</Badge>;
+  if (!isRiskCategory(category)) return <Badge color="gray" variant="outline">No result</Badge>;
   const suffix = probability === undefined || probability === null ? '' : ` · ${formatPercent(probability)}`;
   return (
     <>
-      <Badge color={category === 'refer' ? 'red' : 'teal'} variant={category === 'refer' ? 'filled' : 'light'}>
+      <Badge color={category === 'refer' ? 'red' : 'teal'} variant={category === 'refer' ? 'filled' : 'outline'}>
         {LABELS[category]}
         {suffix}
       </Badge>
