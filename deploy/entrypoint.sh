@@ -49,6 +49,11 @@ case "$role" in
         # Quiet, so the container's output stays one JSON object per line; errors still print.
         python manage.py migrate --noinput -v 0
         log INFO "database migrations applied"
+        # Each gunicorn worker counts its requests in a file here and /metrics sums them; files of a
+        # previous run would be summed too, so start empty (portal/core/metrics.py).
+        export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/dev/shm/naevus-prometheus}"
+        rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+        mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
         exec gunicorn -c deploy/gunicorn.conf.py portal.wsgi
         ;;
     worker)

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from classifier import api as classifier_api
 from portal.accounts import api as accounts_api
 from portal.core import api as core_api
+from portal.core import metrics as core_metrics
 from portal.records import api as records_api
 
 api_v1 = [
@@ -110,5 +111,6 @@ handler404 = not_found
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("metrics", core_metrics.metrics, name="metrics"),
     re_path(r"^(?!api/|admin/|static/)(?P<resource>.*)$", spa, name="spa"),
 ]

@@ -11,8 +11,12 @@
 //   E2E_FIREBASE_PATIENT   optional: the name of a patient of that user's clinic, to find in the list
 //   E2E_FIREBASE_UNINVITED_EMAIL / E2E_FIREBASE_UNINVITED_PASSWORD   optional: a valid emulator user no clinic invited
 //   E2E_HEADED=1 to watch;  E2E_CHROMIUM to override /usr/bin/chromium
+// Every screen a flow reaches is checked with axe-core (WCAG 2.0/2.1 A and AA rules) in that page; the last
+// step fails on any serious or critical violation, and every violation found goes to test-results/axe.json.
 // Screenshots go to frontend/test-results/. Prints "N passed, N failed" and exits non-zero on any failure.
-import { existsSync, mkdirSync } from 'node:fs';
+/* global window, document -- used only inside page.evaluate(), which runs in the browser */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -104,9 +108,48 @@ async function newPage(viewport = { width: 1366, height: 900 }) {
   return page;
 }
 
+// ---- accessibility: axe-core inside the page ------------------------------------------------------------------
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const BLOCKING = new Set(['serious', 'critical']);
+const axeFindings = []; // { screen, id, impact, help, targets, count }
+const auditedScreens = [];
+
+/** Runs axe on what is on screen now and keeps what it finds; the "page health" flow judges them all at the end. */
+async function audit(page, screen) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: axePath });
+  const { violations } = await page.evaluate(
+    (tags) => window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }),
+    AXE_TAGS,
+  );
+  auditedScreens.push(screen);
+  for (const v of violations) {
+    axeFindings.push({
+      screen,
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      targets: v.nodes.map((node) => node.target.join(' ')).slice(0, 5),
+      count: v.nodes.length,
+    });
+  }
+}
+
+/** Presses Tab until `target` has the focus, as a keyboard user would reach it; fails when it never does. */
+async function tabTo(page, target, maxPresses = 80) {
+  const handle = await target.elementHandle();
+  for (let i = 0; i < maxPresses; i += 1) {
+    await page.keyboard.press('Tab');
+    if (await handle.evaluate((el) => el === document.activeElement || el.contains(document.activeElement))) return;
+  }
+  throw new Error(`${target} cannot be reached with the Tab key (${maxPresses} presses)`);
+}
+
 // Transitions are run to their end, so a screenshot shows the state a step waited for, not a fade on its way.
-const shot = (page, name) =>
-  page.screenshot({ path: resolve(resultsDir, `${name}.png`), fullPage: true, animations: 'disabled' });
+const shot = async (page, name) => {
+  await page.screenshot({ path: resolve(resultsDir, `${name}.png`), fullPage: true, animations: 'disabled' });
+  await audit(page, name);
+};
 
 /** The app renders after its script loads, so the tabs are looked for only once the page is on screen. */
 async function openSignIn(page) {
@@ -154,7 +197,9 @@ if (flows.includes('session')) {
     [
       'creates a patient',
       async () => {
-        await page.getByRole('button', { name: 'New patient' }).click();
+        // By keyboard: Tab to the button, Enter opens the dialog.
+        await tabTo(page, page.getByRole('button', { name: 'New patient' }));
+        await page.keyboard.press('Enter');
         const dialog = page.getByRole('dialog', { name: 'New patient' });
         await dialog.getByLabel('MRN').fill(`E2E-${stamp}`);
         await dialog.getByLabel('Name').fill(patientName);
@@ -191,7 +236,11 @@ if (flows.includes('session')) {
         await image.getByText(/^(Refer|Routine)$/).waitFor();
         await page.getByRole('note', { name: 'Intended use' }).waitFor();
         if (demoModel) await image.getByText('demo — not for clinical use').waitFor();
-        await image.getByRole('switch', { name: 'Show heatmap' }).check();
+        // By keyboard: the heatmap switch is reached with Tab and turned on with Space.
+        const heatmapSwitch = image.getByRole('switch', { name: 'Show heatmap' });
+        await tabTo(page, heatmapSwitch);
+        await page.keyboard.press('Space');
+        check(await heatmapSwitch.isChecked(), 'Space on the focused heatmap switch did not turn it on');
         const overlay = image.getByTestId('heatmap-overlay').locator('img');
         await overlay.waitFor();
         await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await overlay.elementHandle());
@@ -330,6 +379,21 @@ await flow('page health', [
   [
     'raises no uncaught errors in the page',
     async () => check(pageErrors.length === 0, `uncaught page errors:\n${pageErrors.join('\n')}`),
+  ],
+  [
+    'has no serious or critical accessibility violations (axe-core, WCAG 2.1 A/AA) on any screen',
+    async () => {
+      writeFileSync(resolve(resultsDir, 'axe.json'), JSON.stringify(axeFindings, null, 2));
+      check(auditedScreens.length > 0, 'no screen was checked with axe');
+      console.log(`  axe: ${auditedScreens.length} screen(s) checked: ${auditedScreens.join(', ')}`);
+      for (const f of axeFindings) console.log(`  axe: ${f.screen}: ${f.id} (${f.impact}, ${f.count}×)`);
+      const blocking = axeFindings.filter((f) => BLOCKING.has(f.impact));
+      check(
+        blocking.length === 0,
+        `axe found ${blocking.length} serious/critical violation(s):\n` +
+          blocking.map((f) => `${f.screen}: ${f.id} (${f.impact}, ${f.count}×) ${f.help} — ${f.targets.join(', ')}`).join('\n'),
+      );
+    },
   ],
 ]);
 

@@ -80,13 +80,14 @@ def worker_states(*, stall_after: float, nodes: list[str] | None = None, host: s
             if not record:
                 continue
             queues = tuple(q for q in record[b"queues"].decode().split(",") if q)
-            waiting = sum(_waiting(channel, queue) for queue in queues)
+            waiting = sum(queue_waiting(channel, queue) for queue in queues)
             idle = now - float(record[b"progress"])
             states.append(WorkerState(node, queues, waiting, idle, stalled=waiting > 0 and idle > stall_after))
         return states
 
 
-def _waiting(channel, queue: str) -> int:
+def queue_waiting(channel, queue: str) -> int:
+    """Messages waiting in `queue` (for Redis: the length of its lists)."""
     try:
         return channel.queue_declare(queue=queue, passive=True).message_count
     except ChannelError:  # kombu's answer for a queue with nothing in it

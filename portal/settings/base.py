@@ -39,6 +39,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer is counted, also those of the middleware below (portal/core/metrics.py).
+    "portal.core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.core.middleware.RequestContextMiddleware",
@@ -281,6 +283,10 @@ NAEVUS_SWEEP_INTERVAL_SECONDS = env.float("NAEVUS_SWEEP_INTERVAL_SECONDS", defau
 NAEVUS_SWEEP_STALE_SECONDS = env.float("NAEVUS_SWEEP_STALE_SECONDS", default=300)
 NAEVUS_INFERENCE_CHUNK = env.int("NAEVUS_INFERENCE_CHUNK", default=8)
 NAEVUS_OPERATING_POINT_BOOTSTRAP = env.int("NAEVUS_OPERATING_POINT_BOOTSTRAP", default=1000)
+# GET /metrics (Prometheus) answers only `Authorization: Bearer <this>`; empty: the endpoint does not exist.
+NAEVUS_METRICS_TOKEN = env("NAEVUS_METRICS_TOKEN", default="")
+# The audit chain is verified row by row: at most once per this many seconds, shared by every process.
+NAEVUS_METRICS_AUDIT_VERIFY_SECONDS = env.int("NAEVUS_METRICS_AUDIT_VERIFY_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-predictions": {
         "task": "classifier.tasks.sweep",

@@ -38,8 +38,8 @@ if not env("CACHE_URL").startswith(("redis://", "rediss://")):
 # TLS ends at the reverse proxy, which must set X-Forwarded-Proto (and strip a client's own).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-# Container health checks call gunicorn directly over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]
+# Container health checks and Prometheus call gunicorn directly over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

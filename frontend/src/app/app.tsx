@@ -14,7 +14,7 @@ import { paths } from '@/lib/paths';
 import { createQueryClient } from '@/lib/query-client';
 
 import { routes } from './routes';
-import { theme } from './theme';
+import { cssVariablesResolver, theme } from './theme';
 
 type AppProps = { router: DataRouter; queryClient: QueryClient; themeOverride?: MantineThemeOverride };
 
@@ -33,7 +33,11 @@ export function App({ router, queryClient, themeOverride }: AppProps) {
   }, [queryClient, router]);
 
   return (
-    <MantineProvider theme={themeOverride ? mergeThemeOverrides(theme, themeOverride) : theme} defaultColorScheme="auto">
+    <MantineProvider
+      theme={themeOverride ? mergeThemeOverrides(theme, themeOverride) : theme}
+      defaultColorScheme="auto"
+      cssVariablesResolver={cssVariablesResolver}
+    >
       <Notifications position="top-right" />
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} />

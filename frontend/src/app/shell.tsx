@@ -77,7 +77,7 @@ export function Shell({ idleTimeoutMs = env.idleTimeoutMinutes * 60_000 }: { idl
             <ThemeToggle />
             <Menu position="bottom-end" withinPortal>
               <Menu.Target>
-                <UnstyledButton aria-label="Account menu">
+                <UnstyledButton aria-label={`Account menu: ${displayName}`}>
                   <Text size="sm" fw={500}>
                     {displayName}
                   </Text>

@@ -10,6 +10,7 @@ export function DemoBadge({ model }: { model: Pick<ModelVersionBrief, 'is_demo'>
     // Never shrunk: in a narrow header the model's name gives way, the warning is never cut to "DEMO — NOT FOR CLINI…".
     <Badge
       color="orange"
+      c="black"
       variant="filled"
       radius="sm"
       title="This model is a demonstration and must not inform care"

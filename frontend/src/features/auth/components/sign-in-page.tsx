@@ -127,7 +127,7 @@ export function SignInPage() {
           )}
           <Text size="xs" c="dimmed">
             Decision support only — not a diagnosis. Trouble signing in?{' '}
-            <Anchor size="xs" href="mailto:" underline="hover">
+            <Anchor size="xs" href="mailto:" underline="always">
               Contact your clinic administrator.
             </Anchor>
           </Text>

@@ -6,7 +6,7 @@ const COLORS: Record<BatchStatus, string> = { running: 'blue', done: 'teal', can
 
 export function BatchStatusBadge({ status }: { status: BatchStatus }) {
   return (
-    <Badge color={COLORS[status]} variant="light">
+    <Badge color={COLORS[status]} variant="outline">
       {status}
     </Badge>
   );

@@ -57,6 +57,7 @@ export function NewBatchForm() {
             placeholder="Choose a .zip"
             accept=".zip,application/zip"
             clearable
+            clearButtonProps={{ 'aria-label': 'Clear the zip archive' }}
             value={archive}
             onChange={setArchive}
             error={fieldErrors.archive?.join(' ')}
@@ -68,6 +69,7 @@ export function NewBatchForm() {
             accept="image/jpeg,image/png"
             multiple
             clearable
+            clearButtonProps={{ 'aria-label': 'Clear the images' }}
             value={files}
             onChange={setFiles}
             error={fieldErrors.files?.join(' ')}
@@ -78,6 +80,7 @@ export function NewBatchForm() {
             placeholder="Choose a .csv"
             accept=".csv,text/csv"
             clearable
+            clearButtonProps={{ 'aria-label': 'Clear the patient mapping' }}
             value={mapping}
             onChange={setMapping}
             error={fieldErrors.mapping?.join(' ')}

@@ -21,7 +21,7 @@ export function ImageWithHeatmap({
       <AuthImage src={image.file_url} alt={`Lesion image from ${formatDate(image.captured_at ?? image.uploaded_at)}`} h="100%" fit="contain" radius="sm" />
       {showHeatmap && heatmapUrl ? (
         <Box pos="absolute" inset={0} style={{ opacity: 0.6, pointerEvents: 'none' }} data-testid="heatmap-overlay">
-          <AuthImage src={heatmapUrl} alt="Heatmap of the regions that drove the score" h="100%" fit="contain" radius="sm" />
+          <AuthImage src={heatmapUrl} alt="Heatmap over the lesion image: warmer colours mark the regions that most raised the melanoma score" h="100%" fit="contain" radius="sm" />
         </Box>
       ) : null}
     </Box>

@@ -115,7 +115,7 @@ export function PatientsPage() {
           <Pagination total={pageCount} value={page} onChange={(next) => setQuery({ page: next })} aria-label="Pages" />
         </Group>
       ) : null}
-      <Modal opened={creating} onClose={close} title="New patient" size="lg">
+      <Modal opened={creating} onClose={close} title="New patient" size="lg" closeButtonProps={{ 'aria-label': 'Close' }}>
         <PatientForm
           submitLabel="Create patient"
           pending={createPatient.isPending}

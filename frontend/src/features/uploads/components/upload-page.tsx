@@ -158,6 +158,7 @@ export function UploadPage({ patientId, initialLesionId }: { patientId: number; 
             </Alert>
           ) : null}
           <Dropzone
+            inputProps={{ 'aria-label': 'Image files to upload' }}
             onDrop={onDrop}
             onReject={(rejections) =>
               setItems((current) => [

@@ -23,7 +23,7 @@ const STATUS_COLORS: Record<string, string> = {
 
 function StatusBadge({ label }: { label: string }) {
   return (
-    <Badge color={STATUS_COLORS[label] ?? 'gray'} variant="light" leftSection={label === 'Uploading' || label === 'Analysing…' ? <Loader size={10} /> : null}>
+    <Badge color={STATUS_COLORS[label] ?? 'gray'} variant="outline" leftSection={label === 'Uploading' || label === 'Analysing…' ? <Loader size={10} /> : null}>
       {label}
     </Badge>
   );
