@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import quality
 from .heatmap import cam_to_overlay_png
 from .onnx_runtime import (
     ONNX_ARTIFACT_KEY,
@@ -76,6 +77,7 @@ class Result:
 
     ``inference_ms`` is the batch's network time divided by its size.
     ``class_probs`` maps class name → probability (multi-class heads only).
+    ``quality`` is the image-quality gate's verdict on the model's crop (``quality.assess``).
     """
 
     raw_score: float | None = None
@@ -83,8 +85,10 @@ class Result:
     class_probs: dict[str, float] | None = None
     cam: np.ndarray | None = None
     heatmap_png: bytes | None = None
+    quality: quality.Quality | None = None
     decode_ms: float = 0.0
     inference_ms: float = 0.0
+    quality_ms: float = 0.0
     error: str | None = None
 
     @property
@@ -242,6 +246,10 @@ class Engine:
             else:
                 prepared.append((i, crop, tensor))
             results[i].decode_ms = (time.perf_counter() - start) * 1000.0
+            if results[i].ok:
+                start = time.perf_counter()
+                results[i].quality = quality.assess(np.asarray(crop))
+                results[i].quality_ms = (time.perf_counter() - start) * 1000.0
         for offset in range(0, len(prepared), self.batch_size):
             chunk = prepared[offset : offset + self.batch_size]
             start = time.perf_counter()
