@@ -52,7 +52,7 @@ class PredictionQualityDismissApi(APIView):
         operation_id="predictions_quality_dismiss",
         request=None,
         responses=PredictionSerializer,
-        description="The clinician accepts a \"retake advised\" image as it is (audited). 409 when it has no advice.",
+        description='The clinician accepts a "retake advised" image as it is (audited). 409 when it has no advice.',
     )
     def post(self, request, prediction_id: int):
         prediction = selectors.prediction_get(

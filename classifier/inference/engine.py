@@ -138,6 +138,7 @@ class Engine:
         self.meta = meta
         self.sha256 = sha256
         self.preprocess = Preprocess.from_dict(meta["preprocess"])
+        self._quality_crop = Preprocess(img_size=quality.QUALITY_SIZE)
         self.predictor = predictor
         self.backend = backend
         self.batch_size = batch_size
@@ -239,7 +240,8 @@ class Engine:
         for i, source in enumerate(sources):
             start = time.perf_counter()
             try:
-                crop = self.preprocess.geometry(self.preprocess.open(source))
+                img = self.preprocess.open(source)
+                crop = self.preprocess.geometry(img)
                 tensor = self.preprocess.normalize(np.asarray(crop))
             except ImageDecodeError as exc:
                 results[i].error = str(exc)
@@ -248,7 +250,10 @@ class Engine:
             results[i].decode_ms = (time.perf_counter() - start) * 1000.0
             if results[i].ok:
                 start = time.perf_counter()
-                results[i].quality = quality.assess(np.asarray(crop))
+                # The gate's thresholds were measured on a 224 px crop: a model of another size gets the
+                # same centre square at 224 rather than its own crop rescaled (which would soften it).
+                same = self.preprocess.img_size == quality.QUALITY_SIZE
+                results[i].quality = quality.assess(np.asarray(crop if same else self._quality_crop.geometry(img)))
                 results[i].quality_ms = (time.perf_counter() - start) * 1000.0
         for offset in range(0, len(prepared), self.batch_size):
             chunk = prepared[offset : offset + self.batch_size]
