@@ -10,8 +10,8 @@ one set of thresholds serves every model size:
 - **framing**: the share of the skin area taken by the lesion (Otsu on the grey image, dark side,
   vignette excluded): a lesion lost in a wide field, or one that spills over the frame.
 
-OpenCV (already a runtime dependency, for albumentations) does the arithmetic: 4.5 ms of CPU per
-image, 7.5 % of the worker engine's (``bench/image_quality.py``). The thresholds in ``THRESHOLDS``
+OpenCV (already a runtime dependency, for albumentations) does the arithmetic: 4.3 ms of CPU per
+image, 8.0 % of the worker engine's (``bench/image_quality.py``). The thresholds in ``THRESHOLDS``
 come from that bench: real dermoscopy against degraded copies of it, each set so that at most 2 %
 of the good images are flagged. No Django here: the worker's engine calls ``assess``.
 """
