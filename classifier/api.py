@@ -20,6 +20,7 @@ from portal.core.pagination import PageNumberPagination
 from portal.records import selectors as record_selectors
 
 from . import batches, selectors, services
+from .inference.quality import retake_label
 from .serializers import (
     BatchCreateSerializer,
     BatchResultSerializer,
@@ -42,6 +43,22 @@ class PredictionDetailApi(APIView):
     def get(self, request, prediction_id: int):
         return Response(
             PredictionSerializer(selectors.prediction_get(user=request.user, prediction_id=prediction_id)).data
+        )
+
+
+class PredictionQualityDismissApi(APIView):
+    @extend_schema(
+        operation_id="predictions_quality_dismiss",
+        request=None,
+        responses=PredictionSerializer,
+        description='The clinician accepts a "retake advised" image as it is (audited). 409 when it has no advice.',
+    )
+    def post(self, request, prediction_id: int):
+        prediction = selectors.prediction_get(
+            user=request.user, prediction_id=prediction_id, audit=False, action=Action.EXECUTE
+        )
+        return Response(
+            PredictionSerializer(services.prediction_quality_dismiss(user=request.user, prediction=prediction)).data
         )
 
 
@@ -139,6 +156,7 @@ def _result_rows(request, batch_id):
         row["heatmap_url"] = (
             reverse("prediction-heatmap", args=[row["prediction_id"]]) if row.pop("has_heatmap") else None
         )
+        row["quality_label"] = retake_label(row["quality_reasons"]) or None
     return rows
 
 
@@ -165,6 +183,7 @@ class BatchResultsCsvApi(APIView):
             "status",
             "melanoma_probability",
             "risk_category",
+            "quality",
             "error",
         ]
         writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
@@ -172,6 +191,7 @@ class BatchResultsCsvApi(APIView):
         for row in rows:
             # Spreadsheet formula injection: a file name is user input.
             row["file_name"] = "'" + row["file_name"] if row["file_name"][:1] in "=+-@\t\r" else row["file_name"]
+            row["quality"] = (row["quality_label"] or "") + (" — dismissed" if row["quality_dismissed"] else "")
             writer.writerow(row)
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="batch-{batch_id}-results.csv"'

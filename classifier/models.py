@@ -138,11 +138,22 @@ class Prediction(models.Model):
         help_text="The clinic's operating point it was decided on; empty: the version's global one.",
     )
     heatmap = models.FileField(upload_to="heatmaps/", blank=True, max_length=255)
+    quality_reasons = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Why a retake is advised (classifier.inference.quality reason codes); empty: the image passed.",
+    )
+    quality_measures = models.JSONField(null=True, blank=True, help_text="sharpness, highlights, shadows, …")
+    quality_dismissed_at = models.DateTimeField(null=True, blank=True)
+    quality_dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     queue_ms = models.FloatField(null=True, blank=True)
     decode_ms = models.FloatField(null=True, blank=True)
     inference_ms = models.FloatField(null=True, blank=True)
+    quality_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True, help_text="Last time it was published to the broker.")
     started_at = models.DateTimeField(null=True, blank=True)

@@ -9,17 +9,20 @@ from portal.records.selectors import clinic_filter
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
 
 
-def prediction_get(*, user, prediction_id, object_type: str = "prediction") -> Prediction:
+def prediction_get(
+    *, user, prediction_id, object_type: str = "prediction", audit: bool = True, action: Action = Action.READ
+) -> Prediction:
+    """``audit=False`` for a write that audits itself (the denial is still audited, as ``action``)."""
     prediction = (
         Prediction.objects.select_related("model_version", "image", "image__lesion")
         .filter(clinic_filter(user=user, field="image__clinic"), pk=prediction_id)
         .first()
     )
     if prediction is None:
-        audit_record(
-            user=user, action=Action.READ, object_type=object_type, object_id=prediction_id, outcome=Outcome.DENIED
-        )
+        audit_record(user=user, action=action, object_type=object_type, object_id=prediction_id, outcome=Outcome.DENIED)
         raise Http404()
+    if not audit:
+        return prediction
     image = prediction.image
     audit_record(
         user=user,
@@ -95,6 +98,8 @@ def batch_results(*, user, batch: BatchJob) -> list[dict]:
             "melanoma_probability": p.melanoma_probability,
             "risk_category": p.risk_category or None,
             "has_heatmap": bool(p.heatmap),
+            "quality_reasons": p.quality_reasons or [],
+            "quality_dismissed": p.quality_dismissed_at is not None,
             "error": p.error or None,
         }
         for p in rows
@@ -110,6 +115,8 @@ def batch_results(*, user, batch: BatchJob) -> list[dict]:
             "melanoma_probability": None,
             "risk_category": None,
             "has_heatmap": False,
+            "quality_reasons": [],
+            "quality_dismissed": False,
             "error": r.reason,
         }
         for r in batch.rejected_files.order_by("id")

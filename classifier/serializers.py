@@ -2,6 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .inference.quality import REASON_LABELS, retake_label
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
 
 
@@ -94,11 +95,43 @@ class TimingsSerializer(serializers.Serializer):
     queue_ms = serializers.FloatField(allow_null=True)
     decode_ms = serializers.FloatField(allow_null=True)
     inference_ms = serializers.FloatField(allow_null=True)
+    quality_ms = serializers.FloatField(allow_null=True)
 
 
 class OperatingPointUsedSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["clinic", "global"])
     id = serializers.IntegerField(allow_null=True, help_text="The clinic's operating point; null for the global one.")
+
+
+QUALITY_REASONS = [(code, label) for code, label in REASON_LABELS.items()]
+
+
+class QualitySerializer(serializers.Serializer):
+    """The image-quality gate's verdict on the model's crop. A flagged image keeps its score; the
+    advice is to retake it, until a clinician dismisses it."""
+
+    ok = serializers.BooleanField(help_text="True: nothing to advise.")
+    reasons = serializers.ListField(child=serializers.ChoiceField(choices=QUALITY_REASONS))
+    label = serializers.CharField(
+        allow_null=True, help_text='e.g. "quality: retake advised (blurred)"; null when the image passed.'
+    )
+    measures = serializers.DictField(child=serializers.FloatField(), allow_null=True)
+    dismissed = serializers.BooleanField(help_text="A clinician accepted the image as it is.")
+    dismissed_at = serializers.DateTimeField(allow_null=True)
+
+
+def quality_data(prediction: Prediction) -> dict | None:
+    if prediction.status != Prediction.Status.DONE:
+        return None
+    reasons = list(prediction.quality_reasons or [])
+    return {
+        "ok": not reasons,
+        "reasons": reasons,
+        "label": retake_label(reasons) or None,
+        "measures": prediction.quality_measures,
+        "dismissed": prediction.quality_dismissed_at is not None,
+        "dismissed_at": prediction.quality_dismissed_at,
+    }
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -110,15 +143,21 @@ class PredictionSerializer(serializers.ModelSerializer):
     risk_category = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     operating_point = serializers.SerializerMethodField()
+    quality = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
         fields = [
             "id", "url", "image_id", "status", "melanoma_probability", "model_probability", "raw_score",
             "class_probabilities", "risk_category", "threshold", "operating_point", "model_version", "heatmap_url",
-            "error", "attempts", "timings", "created_at", "finished_at",
+            "quality", "error", "attempts", "timings", "created_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(QualitySerializer(allow_null=True))
+    def get_quality(self, obj):
+        """Null until the prediction is done."""
+        return quality_data(obj)
 
     @extend_schema_field(OperatingPointUsedSerializer(allow_null=True))
     def get_operating_point(self, obj):
@@ -147,7 +186,12 @@ class PredictionSerializer(serializers.ModelSerializer):
     def get_timings(self, obj):
         if obj.status != Prediction.Status.DONE:
             return None
-        return {"queue_ms": obj.queue_ms, "decode_ms": obj.decode_ms, "inference_ms": obj.inference_ms}
+        return {
+            "queue_ms": obj.queue_ms,
+            "decode_ms": obj.decode_ms,
+            "inference_ms": obj.inference_ms,
+            "quality_ms": obj.quality_ms,
+        }
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -180,6 +224,9 @@ class BatchResultSerializer(serializers.Serializer):
     melanoma_probability = serializers.FloatField(allow_null=True)
     risk_category = serializers.ChoiceField(choices=Prediction.Risk.choices, allow_null=True)
     heatmap_url = serializers.CharField(allow_null=True)
+    quality_reasons = serializers.ListField(child=serializers.ChoiceField(choices=QUALITY_REASONS))
+    quality_label = serializers.CharField(allow_null=True, help_text='e.g. "quality: retake advised (blurred)"')
+    quality_dismissed = serializers.BooleanField()
     error = serializers.CharField(allow_null=True)
 
 

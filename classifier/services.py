@@ -211,8 +211,13 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
         threshold=decision.threshold,
         operating_point=decision.operating_point,
         heatmap=heatmap_name,
+        quality_reasons=list(result.quality.reasons) if result.quality else [],
+        quality_measures=result.quality.measures.to_dict() if result.quality else None,
+        quality_dismissed_at=None,
+        quality_dismissed_by=None,
         decode_ms=result.decode_ms,
         inference_ms=result.inference_ms,
+        quality_ms=result.quality_ms if result.quality else None,
         error="",
         finished_at=timezone.now(),
     )
@@ -221,6 +226,26 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)
     return bool(updated)
+
+
+def prediction_quality_dismiss(*, user, prediction: Prediction) -> Prediction:
+    """The clinician has looked at a "retake advised" image and accepts it as it is. The reasons
+    stay on record; only the advice is marked as dismissed, by whom and when."""
+    if not prediction.quality_reasons:
+        raise ApplicationError("This image has no quality advice to dismiss.", code="no_quality_advice", status=409)
+    with transaction.atomic():
+        if prediction.quality_dismissed_at is None:
+            prediction.quality_dismissed_at = timezone.now()
+            prediction.quality_dismissed_by = user
+            prediction.save(update_fields=["quality_dismissed_at", "quality_dismissed_by"])
+        audit_record(
+            user=user,
+            action=Action.EXECUTE,
+            object_type="prediction_quality_dismiss",
+            object_id=prediction.pk,
+            patient_id=prediction.image.lesion.patient_id if prediction.image.lesion_id else None,
+        )
+    return prediction
 
 
 def prediction_fail(*, prediction: Prediction, reason: str, finish_batch: bool = True) -> None:

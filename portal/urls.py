@@ -34,6 +34,11 @@ api_v1 = [
     path("images/<int:image_id>/rerun/", classifier_api.ImageRerunApi.as_view(), name="image-rerun"),
     path("predictions/<int:prediction_id>/", classifier_api.PredictionDetailApi.as_view(), name="prediction-detail"),
     path(
+        "predictions/<int:prediction_id>/quality/dismiss/",
+        classifier_api.PredictionQualityDismissApi.as_view(),
+        name="prediction-quality-dismiss",
+    ),
+    path(
         "predictions/<int:prediction_id>/heatmap/",
         classifier_api.PredictionHeatmapApi.as_view(),
         name="prediction-heatmap",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import quality
 from .heatmap import cam_to_overlay_png
 from .onnx_runtime import (
     ONNX_ARTIFACT_KEY,
@@ -76,6 +77,7 @@ class Result:
 
     ``inference_ms`` is the batch's network time divided by its size.
     ``class_probs`` maps class name → probability (multi-class heads only).
+    ``quality`` is the image-quality gate's verdict on the model's crop (``quality.assess``).
     """
 
     raw_score: float | None = None
@@ -83,8 +85,10 @@ class Result:
     class_probs: dict[str, float] | None = None
     cam: np.ndarray | None = None
     heatmap_png: bytes | None = None
+    quality: quality.Quality | None = None
     decode_ms: float = 0.0
     inference_ms: float = 0.0
+    quality_ms: float = 0.0
     error: str | None = None
 
     @property
@@ -134,6 +138,7 @@ class Engine:
         self.meta = meta
         self.sha256 = sha256
         self.preprocess = Preprocess.from_dict(meta["preprocess"])
+        self._quality_crop = Preprocess(img_size=quality.QUALITY_SIZE)
         self.predictor = predictor
         self.backend = backend
         self.batch_size = batch_size
@@ -235,13 +240,21 @@ class Engine:
         for i, source in enumerate(sources):
             start = time.perf_counter()
             try:
-                crop = self.preprocess.geometry(self.preprocess.open(source))
+                img = self.preprocess.open(source)
+                crop = self.preprocess.geometry(img)
                 tensor = self.preprocess.normalize(np.asarray(crop))
             except ImageDecodeError as exc:
                 results[i].error = str(exc)
             else:
                 prepared.append((i, crop, tensor))
             results[i].decode_ms = (time.perf_counter() - start) * 1000.0
+            if results[i].ok:
+                start = time.perf_counter()
+                # The gate's thresholds were measured on a 224 px crop: a model of another size gets the
+                # same centre square at 224 rather than its own crop rescaled (which would soften it).
+                same = self.preprocess.img_size == quality.QUALITY_SIZE
+                results[i].quality = quality.assess(np.asarray(crop if same else self._quality_crop.geometry(img)))
+                results[i].quality_ms = (time.perf_counter() - start) * 1000.0
         for offset in range(0, len(prepared), self.batch_size):
             chunk = prepared[offset : offset + self.batch_size]
             start = time.perf_counter()

@@ -1,5 +1,6 @@
 """End to end through a real Celery worker process on the local Redis and PostgreSQL."""
 
+import csv
 import io
 import signal
 import zipfile
@@ -73,6 +74,50 @@ def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(
     assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
     png = b"".join(heatmap.streaming_content)
     assert Image.open(io.BytesIO(png)).size == (64, 64)
+
+
+def test_the_worker_marks_a_blurred_real_image_retake_advised_and_not_its_sharp_original(
+    as_user, alice, clinic_a, worker, transactional_db, tmp_path
+):
+    """Through the real path: upload → Celery worker (the gate beside inference) → stored → API → CSV.
+    A 224 px tiny model, so the gate sees the crop its thresholds were measured on."""
+    from classifier.inference.degrade import gaussian_blur
+    from classifier.inference.testing import SAMPLES, make_tiny_artifact
+    from classifier.services import model_version_register
+
+    sha256, meta = make_tiny_artifact(tmp_path / "tiny224.naevus.pt", img_size=224)
+    model_version_register(artifact_path=str(tmp_path / "tiny224.naevus.pt"), sha256=sha256, meta=meta, activate=True)
+    sharp = (SAMPLES / "ISIC_0024647.jpg").read_bytes()
+    buf = io.BytesIO()
+    Image.fromarray(gaussian_blur(np.asarray(Image.open(io.BytesIO(sharp))), sigma_fraction=0.02)).save(buf, "JPEG")
+    api = as_user(alice)
+    batch = api.post(
+        "/api/v1/batches/",
+        {
+            "files": [
+                SimpleUploadedFile(n, d, "image/jpeg")
+                for n, d in (("sharp.jpg", sharp), ("blurred.jpg", buf.getvalue()))
+            ]
+        },
+        format="multipart",
+    ).json()
+    wait_for(
+        lambda: api.get(f"/api/v1/batches/{batch['id']}/").json()["status"] == "done", timeout=120, message="the batch"
+    )
+    rows = {r["file_name"]: r for r in api.get(f"/api/v1/batches/{batch['id']}/results/").json()["results"]}
+    assert rows["blurred.jpg"]["status"] == "done" and rows["blurred.jpg"]["melanoma_probability"] is not None
+    assert rows["blurred.jpg"]["quality_reasons"] == ["blurred"]
+    assert rows["blurred.jpg"]["quality_label"] == "quality: retake advised (blurred)"
+    assert rows["sharp.jpg"]["quality_reasons"] == [] and rows["sharp.jpg"]["quality_label"] is None
+    blurred = api.get(f"/api/v1/predictions/{rows['blurred.jpg']['prediction_id']}/").json()
+    assert blurred["quality"]["ok"] is False and blurred["quality"]["measures"]["sharpness"] < 2.7
+    assert blurred["timings"]["quality_ms"] > 0
+    csv_rows = {
+        r["file_name"]: r
+        for r in csv.DictReader(io.StringIO(api.get(f"/api/v1/batches/{batch['id']}/results.csv").content.decode()))
+    }
+    assert csv_rows["blurred.jpg"]["quality"] == "quality: retake advised (blurred)"
+    assert csv_rows["sharp.jpg"]["quality"] == ""
 
 
 def test_a_200_image_zip_completes_with_visible_progress(as_user, alice, clinic_a, tiny_model, worker_env, tmp_path):

@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
         "RiskCategoryEnum": "classifier.models.Prediction.Risk",
         "BatchStatusEnum": "classifier.models.BatchJob.Status",
         "HealthStatusEnum": ["ok", "error"],
+        "QualityReasonEnum": "classifier.serializers.QUALITY_REASONS",
     },
 }
 

@@ -81,6 +81,8 @@ def clinic_data_create(*, clinic, user, tag: str, model_version) -> ClinicData:
         melanoma_probability=0.9,
         risk_category=Prediction.Risk.REFER,
         threshold=0.3,
+        quality_reasons=["blurred"],
+        quality_measures={"sharpness": 3.0},
         error=f"{tag} prediction note",
     )
     prediction.heatmap.save("heatmap.png", ContentFile(png_bytes()))

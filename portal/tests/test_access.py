@@ -134,6 +134,7 @@ def valid_body(name: str, verb: str, *, model_version) -> tuple[dict, str]:
         ),
         ("image-rerun", "post"): ({"model_version": model_version.pk}, "json"),
         ("batch-list", "post"): ({"files": [jpeg()], "name": f"probe {n}"}, "multipart"),
+        ("prediction-quality-dismiss", "post"): ({}, "json"),
         ("batch-cancel", "post"): ({}, "json"),
         ("batch-retry", "post"): ({}, "json"),
         ("model-activate", "post"): ({}, "json"),

@@ -178,6 +178,8 @@ describe('bulk analysis', () => {
     expect(within(rows[0]).getByRole('link', { name: 'Open patient' })).toHaveAttribute('href', '/patients/7');
     expect(rows[0]).toHaveTextContent('91.0%');
     expect(rows[0]).toHaveTextContent('Refer');
+    expect(rows[0]).toHaveTextContent('quality: retake advised (blurred)');
+    expect(rows[1]).not.toHaveTextContent('retake advised');
     expect(rows[2]).toHaveTextContent('Failed: Not a decodable image');
     expect(within(rows[2]).queryByRole('img')).not.toBeInTheDocument();
   });

@@ -124,6 +124,46 @@ describe('case history', () => {
     expect(within(newest).getByRole('alert')).toHaveTextContent('Failed: Image could not be decoded');
   });
 
+  it('marks a blurred image “retake advised” beside its score, and the clinician can dismiss the advice', async () => {
+    const flagged = {
+      ok: false,
+      reasons: ['blurred' as const],
+      label: 'quality: retake advised (blurred)',
+      measures: { sharpness: 1.2 },
+      dismissed: false,
+      dismissed_at: null,
+    };
+    const history = makeHistory();
+    history.lesions[0].images[0] = {
+      ...history.lesions[0].images[0],
+      predictions: [makePrediction({ id: 110, quality: flagged })],
+    };
+    serveHistory(history);
+    let dismissed = false;
+    server.use(
+      http.post(api('predictions/110/quality/dismiss/'), () => {
+        dismissed = true;
+        return HttpResponse.json(
+          makePrediction({ id: 110, quality: { ...flagged, dismissed: true, dismissed_at: '2025-11-21T08:00:00Z' } }),
+        );
+      }),
+    );
+    const { user } = renderApp('/patients/7');
+
+    const [newest, oldest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+    const advice = within(newest).getByTestId('quality-advice');
+    expect(advice).toHaveTextContent('quality: retake advised (blurred)');
+    expect(newest).toHaveTextContent('Melanoma probability 82.0%');
+    expect(within(oldest).queryByTestId('quality-advice')).not.toBeInTheDocument();
+
+    await user.click(within(advice).getByRole('button', { name: 'Dismiss: the image is adequate' }));
+    await waitFor(() => expect(dismissed).toBe(true));
+    expect(await within(newest).findByTestId('quality-dismissed')).toHaveTextContent(
+      'quality: retake advised (blurred) — dismissed',
+    );
+    expect(within(newest).queryByTestId('quality-advice')).not.toBeInTheDocument();
+  });
+
   it('puts two images of a lesion side by side, oldest first', async () => {
     serveHistory();
     const { user } = renderApp('/patients/7');

@@ -7,6 +7,7 @@ import { formatPercent } from '@/lib/format';
 import { STATUS_LABELS } from '@/lib/vocabulary';
 
 import { ModelTag } from './model-tag';
+import { QualityNotice } from './quality-notice';
 import { RiskBadge } from './risk-badge';
 
 /** Clinicians wait on this screen for the result, so poll fast; the endpoint is a single-row read. */
@@ -106,6 +107,7 @@ export function PredictionSummary({
       <Text size="xs" c="dimmed">
         Referral threshold {formatPercent(prediction.threshold)}
       </Text>
+      <QualityNotice prediction={prediction} />
       {detailed && <ClassProbabilities prediction={prediction} />}
       <ModelTag model={prediction.model_version} />
     </Stack>

@@ -497,6 +497,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/predictions/{prediction_id}/quality/dismiss/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The clinician accepts a "retake advised" image as it is (audited). 409 when it has no advice. */
+        post: operations["predictions_quality_dismiss"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -561,6 +578,10 @@ export interface components {
             melanoma_probability: number | null;
             risk_category: (components["schemas"]["RiskCategoryEnum"] | components["schemas"]["NullEnum"]) | null;
             heatmap_url: string | null;
+            quality_reasons: components["schemas"]["QualityReasonEnum"][];
+            /** @description e.g. "quality: retake advised (blurred)" */
+            quality_label: string | null;
+            quality_dismissed: boolean;
             error: string | null;
         };
         /**
@@ -938,6 +959,7 @@ export interface components {
             readonly operating_point: components["schemas"]["OperatingPointUsed"] | null;
             model_version: components["schemas"]["ModelVersionBrief"];
             readonly heatmap_url: string | null;
+            readonly quality: components["schemas"]["Quality"] | null;
             readonly error: string | null;
             /** @description Deliveries that started running. */
             readonly attempts: number;
@@ -956,6 +978,33 @@ export interface components {
          * @enum {string}
          */
         PredictionStatusEnum: "queued" | "running" | "done" | "failed" | "cancelled";
+        /**
+         * @description The image-quality gate's verdict on the model's crop. A flagged image keeps its score; the
+         *     advice is to retake it, until a clinician dismisses it.
+         */
+        Quality: {
+            /** @description True: nothing to advise. */
+            ok: boolean;
+            reasons: components["schemas"]["QualityReasonEnum"][];
+            /** @description e.g. "quality: retake advised (blurred)"; null when the image passed. */
+            label: string | null;
+            measures: {
+                [key: string]: number;
+            } | null;
+            /** @description A clinician accepted the image as it is. */
+            dismissed: boolean;
+            /** Format: date-time */
+            dismissed_at: string | null;
+        };
+        /**
+         * @description * `blurred` - blurred
+         *     * `over_exposed` - over-exposed
+         *     * `under_exposed` - under-exposed
+         *     * `lesion_too_small` - lesion too small in the frame
+         *     * `lesion_fills_frame` - lesion fills the frame
+         * @enum {string}
+         */
+        QualityReasonEnum: "blurred" | "over_exposed" | "under_exposed" | "lesion_too_small" | "lesion_fills_frame";
         RerunRequest: {
             model_version: number;
         };
@@ -992,6 +1041,8 @@ export interface components {
             decode_ms: number | null;
             /** Format: double */
             inference_ms: number | null;
+            /** Format: double */
+            quality_ms: number | null;
         };
     };
     responses: never;
@@ -3218,6 +3269,72 @@ export interface operations {
             };
             /** @description Not found, or not in your clinic. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    predictions_quality_dismiss: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                prediction_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Prediction"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

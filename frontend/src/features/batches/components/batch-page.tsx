@@ -5,6 +5,7 @@ import { Link } from 'react-router';
 import { AuthImage } from '@/components/auth-image';
 import { IntendedUse } from '@/components/intended-use';
 import { ModelTag } from '@/components/model-tag';
+import { QualityBadge } from '@/components/quality-notice';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { RiskBadge } from '@/components/risk-badge';
 import type { Batch } from '@/lib/api-types';
@@ -134,6 +135,7 @@ export function BatchPage({ batchId }: { batchId: number }) {
                 <Table.Th>Status</Table.Th>
                 <Table.Th>Melanoma probability</Table.Th>
                 <Table.Th>Risk</Table.Th>
+                <Table.Th>Image quality</Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -168,6 +170,9 @@ export function BatchPage({ batchId }: { batchId: number }) {
                   </Table.Td>
                   <Table.Td>{formatPercent(row.melanoma_probability)}</Table.Td>
                   <Table.Td>{row.status === 'done' ? <RiskBadge category={row.risk_category} /> : null}</Table.Td>
+                  <Table.Td>
+                    <QualityBadge label={row.quality_label} dismissed={row.quality_dismissed} />
+                  </Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
