@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
         "RiskCategoryEnum": "classifier.models.Prediction.Risk",
         "BatchStatusEnum": "classifier.models.BatchJob.Status",
         "HealthStatusEnum": ["ok", "error"],
+        "UploadImageTypeEnum": "portal.records.vocabulary.UploadImageType",
     },
 }
 

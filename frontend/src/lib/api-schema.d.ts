@@ -647,6 +647,7 @@ export interface components {
             readonly id: number;
             readonly lesion_id: number | null;
             readonly kind: components["schemas"]["KindEnum"];
+            readonly content_type: components["schemas"]["UploadImageTypeEnum"];
             /** Format: date-time */
             readonly captured_at: string | null;
             /** Format: date-time */
@@ -993,6 +994,12 @@ export interface components {
             /** Format: double */
             inference_ms: number | null;
         };
+        /**
+         * @description * `image/jpeg` - JPEG
+         *     * `image/png` - PNG
+         * @enum {string}
+         */
+        UploadImageTypeEnum: "image/jpeg" | "image/png";
     };
     responses: never;
     parameters: never;
