@@ -252,7 +252,7 @@ if (flows.includes('session')) {
         const expected = (await rows.count()) - 1;
         await page.waitForFunction(
           (n) => {
-            const imgs = [...document.querySelectorAll('table[aria-label="Batch results"] img')];
+            const imgs = [...globalThis.document.querySelectorAll('table[aria-label="Batch results"] img')];
             return imgs.length === n && imgs.every((img) => img.complete);
           },
           expected,

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "portal.records",
     "portal.audit",
     "classifier",
+    "triage",
     "training",
 ]
 
