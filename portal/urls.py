@@ -12,6 +12,7 @@ from portal.accounts import api as accounts_api
 from portal.core import api as core_api
 from portal.core import metrics as core_metrics
 from portal.records import api as records_api
+from triage import api as triage_api
 
 api_v1 = [
     path("health/", core_api.HealthApi.as_view(), name="health"),
@@ -43,6 +44,9 @@ api_v1 = [
         classifier_api.PredictionHeatmapApi.as_view(),
         name="prediction-heatmap",
     ),
+    path("worklist/", triage_api.WorklistApi.as_view(), name="worklist"),
+    path("worklist/counts/", triage_api.WorklistCountsApi.as_view(), name="worklist-counts"),
+    path("worklist/lesions/<int:lesion_id>/", triage_api.WorklistLesionApi.as_view(), name="worklist-lesion"),
     path("batches/", classifier_api.BatchListApi.as_view(), name="batch-list"),
     path("batches/<int:batch_id>/", classifier_api.BatchDetailApi.as_view(), name="batch-detail"),
     path("batches/<int:batch_id>/cancel/", classifier_api.BatchCancelApi.as_view(), name="batch-cancel"),

@@ -100,11 +100,16 @@ const browser = await chromium.launch({
 });
 
 const pageErrors = [];
+// Responses refused by the server, to explain a failed check (some are expected, e.g. before sign-in).
+const refusedResponses = [];
 async function newPage(viewport = { width: 1366, height: 900 }) {
   const context = await browser.newContext({ viewport, colorScheme: 'light', baseURL: base });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('response', (response) => {
+    if (response.status() >= 400) refusedResponses.push(`${response.status()} ${new URL(response.url()).pathname}`);
+  });
   return page;
 }
 
@@ -169,6 +174,20 @@ async function signInWithPassword(page) {
   await page.waitForURL(/\/patients$/);
 }
 
+/** The image types the server stores, as its OpenAPI schema states them (UploadImageTypeEnum). */
+async function serverImageTypes(page) {
+  const response = await page.request.get('/api/v1/schema/?format=json');
+  check(response.ok(), `the OpenAPI schema answered ${response.status()}`);
+  const types = (await response.json()).components?.schemas?.UploadImageTypeEnum?.enum;
+  check(Array.isArray(types) && types.length > 0, 'the OpenAPI schema has no UploadImageTypeEnum');
+  return types;
+}
+
+const sameSet = (accept, types) => {
+  const offered = (accept ?? '').split(',').map((t) => t.trim()).filter(Boolean).sort();
+  return JSON.stringify(offered) === JSON.stringify([...types].sort());
+};
+
 // ---- session flow ---------------------------------------------------------------------------------------------
 if (flows.includes('session')) {
   const page = await newPage();
@@ -218,7 +237,12 @@ if (flows.includes('session')) {
         await page.getByLabel('Lesion label').fill('Left shoulder');
         await page.getByRole('textbox', { name: /Anatomic site/ }).click();
         await page.getByRole('option', { name: 'torso' }).click();
-        await page.locator('input[type="file"]').setInputFiles(env.E2E_IMAGE);
+        const picker = page.locator('input[type="file"]');
+        check(
+          sameSet(await picker.getAttribute('accept'), await serverImageTypes(page)),
+          `the upload picker offers ${await picker.getAttribute('accept')}, not what the server accepts`,
+        );
+        await picker.setInputFiles(env.E2E_IMAGE);
         const row = page.getByRole('list', { name: 'Uploads' }).getByRole('listitem').first();
         await row.waitFor();
         await row.getByText(/Melanoma probability \d/).waitFor({ timeout: PREDICTION_TIMEOUT });
@@ -260,6 +284,11 @@ if (flows.includes('session')) {
       async () => {
         await page.goto('/batches');
         await page.getByRole('textbox', { name: 'Name' }).fill(`E2E batch ${stamp}`);
+        const imagesPicker = page.locator('input[type="file"][name="files"]');
+        check(
+          sameSet(await imagesPicker.getAttribute('accept'), await serverImageTypes(page)),
+          `the batch image picker offers ${await imagesPicker.getAttribute('accept')}, not what the server accepts`,
+        );
         await page.locator('input[type="file"][name="archive"]').setInputFiles(env.E2E_ZIP);
         await page.getByText('Loading batches…').waitFor({ state: 'detached' });
         await shot(page, '06-batch-new');
@@ -275,6 +304,21 @@ if (flows.includes('session')) {
         // A header row and one row per uploaded image: none missing, none listed twice.
         check((await rows.count()) === batchFiles + 1, `${(await rows.count()) - 1} result rows for ${batchFiles} images`);
         await page.getByRole('note', { name: 'Intended use' }).waitFor();
+        // Every thumbnail must have loaded: a broken or refused image leaves an empty cell, not an error.
+        const thumbnails = table.getByRole('img', { name: /^Thumbnail of / });
+        const expected = (await rows.count()) - 1;
+        await page.waitForFunction(
+          (n) => {
+            const imgs = [...globalThis.document.querySelectorAll('table[aria-label="Batch results"] img')];
+            return imgs.length === n && imgs.every((img) => img.complete);
+          },
+          expected,
+          { timeout: 15_000 },
+        );
+        const widths = await thumbnails.evaluateAll((imgs) => imgs.map((img) => [img.alt, img.naturalWidth]));
+        const blank = widths.filter(([, width]) => width === 0).map(([alt]) => alt);
+        check(widths.length === expected, `${widths.length} thumbnails for ${expected} results`);
+        check(blank.length === 0, `${blank.length} of ${widths.length} thumbnails did not load: ${blank.join(', ')}; refused: ${refusedResponses.join(', ')}`);
         await shot(page, '07-batch-done');
       },
     ],

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from classifier.serializers import PredictionSerializer
 
 from .models import Lesion, LesionImage, Outcome, Patient
-from .vocabulary import AnatomicSite, BenignMalignant, Diagnosis, ImageKind, Sex
+from .vocabulary import AnatomicSite, BenignMalignant, Diagnosis, ImageKind, Sex, UploadImageType
 
 
 class HighestRiskSerializer(serializers.Serializer):
@@ -89,12 +89,13 @@ class ImageSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     predictions = PredictionSerializer(many=True, read_only=True)
     lesion_id = serializers.IntegerField(read_only=True, allow_null=True)
+    content_type = serializers.ChoiceField(choices=UploadImageType.choices, read_only=True)
 
     class Meta:
         model = LesionImage
         fields = [
-            "id", "lesion_id", "kind", "captured_at", "uploaded_at", "width", "height", "sha256", "file_url",
-            "thumbnail_url", "predictions",
+            "id", "lesion_id", "kind", "content_type", "captured_at", "uploaded_at", "width", "height", "sha256",
+            "file_url", "thumbnail_url", "predictions",
         ]  # fmt: skip
         read_only_fields = fields
 

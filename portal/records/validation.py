@@ -24,13 +24,17 @@ from PIL import Image, ImageFile, ImageOps
 
 from portal.core.exceptions import ApplicationError
 
+from .vocabulary import UploadImageType
+
 # Never decode half a file as if it were whole.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# PIL format → the stored file's type and extension: the one list of what an upload may be.
+STORED_AS = {"JPEG": (UploadImageType.JPEG, "jpg"), "PNG": (UploadImageType.PNG, "png")}
 # Formats PIL may open: anything else (EPS → Ghostscript, TIFF, SVG, …) is never handed to a decoder.
-ALLOWED_FORMATS = ("JPEG", "PNG")
+ALLOWED_FORMATS = tuple(STORED_AS)
 
 
 # Every `code` an image upload is refused with (400, the message also under `fields.files`).
@@ -157,11 +161,10 @@ def _reencode(img: Image.Image, fmt: str) -> CleanImage:
     out = io.BytesIO()
     if fmt == "JPEG":
         img.save(out, format="JPEG", quality=95, optimize=False)
-        ext, content_type = "jpg", "image/jpeg"
     else:
         img.save(out, format="PNG", compress_level=3)
-        ext, content_type = "png", "image/png"
-    return CleanImage(out.getvalue(), ext, content_type, img.width, img.height)
+    content_type, ext = STORED_AS[fmt]
+    return CleanImage(out.getvalue(), ext, str(content_type), img.width, img.height)
 
 
 def _strict_jpeg_check(stream: BinaryIO) -> None:

@@ -46,3 +46,12 @@ class Sex(models.TextChoices):
 class ImageKind(models.TextChoices):
     DERMOSCOPIC = "dermoscopic", "Dermoscopic"
     CLINICAL = "clinical", "Clinical"
+
+
+class UploadImageType(models.TextChoices):
+    """The only image types an upload may be (sniffed from the bytes, portal/records/validation.py). The
+    OpenAPI schema carries them as `UploadImageTypeEnum`, from which the SPA's file pickers take their
+    `accept`, so that a picker can never offer a type the server refuses."""
+
+    JPEG = "image/jpeg", "JPEG"
+    PNG = "image/png", "PNG"

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "portal.records",
     "portal.audit",
     "classifier",
+    "triage",
     "training",
 ]
 
@@ -215,6 +216,7 @@ SPECTACULAR_SETTINGS = {
         "BatchStatusEnum": "classifier.models.BatchJob.Status",
         "HealthStatusEnum": ["ok", "error"],
         "QualityReasonEnum": "classifier.serializers.QUALITY_REASONS",
+        "UploadImageTypeEnum": "portal.records.vocabulary.UploadImageType",
     },
 }
 

@@ -514,6 +514,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/worklist/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["worklist_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/worklist/counts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["worklist_counts_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/worklist/lesions/{lesion_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["worklist_lesions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -668,6 +716,7 @@ export interface components {
             readonly id: number;
             readonly lesion_id: number | null;
             readonly kind: components["schemas"]["KindEnum"];
+            readonly content_type: components["schemas"]["UploadImageTypeEnum"];
             /** Format: date-time */
             readonly captured_at: string | null;
             /** Format: date-time */
@@ -887,6 +936,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Patient"][];
         };
+        PaginatedWorklistItemList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["WorklistItem"][];
+        };
         PatchedLesionWriteRequest: {
             anatomic_site?: components["schemas"]["AnatomicSiteEnum"];
             /** @default  */
@@ -1043,6 +1107,45 @@ export interface components {
             inference_ms: number | null;
             /** Format: double */
             quality_ms: number | null;
+        };
+        /**
+         * @description * `image/jpeg` - JPEG
+         *     * `image/png` - PNG
+         * @enum {string}
+         */
+        UploadImageTypeEnum: "image/jpeg" | "image/png";
+        WorklistCounts: {
+            unreviewed: number;
+            refer: number;
+        };
+        /** @description One row of the queue: a lesion and its latest result (a done prediction). */
+        WorklistItem: {
+            lesion_id: number;
+            lesion_label: string;
+            anatomic_site: string;
+            patient: components["schemas"]["WorklistPatient"];
+            image_id: number;
+            readonly thumbnail_url: string;
+            /** Format: date-time */
+            waiting_since: string;
+            prediction: components["schemas"]["Prediction"];
+        };
+        /** @description A lesion as the worklist opens it: every image with every result, newest first, and what comes next. */
+        WorklistLesion: {
+            id: number;
+            label: string;
+            anatomic_site: string;
+            patient: components["schemas"]["WorklistPatient"];
+            images: components["schemas"]["Image"][];
+            outcomes: components["schemas"]["Outcome"][];
+            next_lesion_id: number | null;
+        };
+        WorklistPatient: {
+            id: number;
+            mrn: string;
+            name: string;
+            age: number | null;
+            sex: string;
         };
     };
     responses: never;
@@ -3335,6 +3438,192 @@ export interface operations {
             };
             /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    worklist_list: {
+        parameters: {
+            query?: {
+                /** @description Which queue (default unreviewed). */
+                filter?: "refer" | "unreviewed";
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedWorklistItemList"];
+                };
+            };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    worklist_counts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorklistCounts"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    worklist_lesions_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Which queue (default unreviewed). */
+                filter?: "refer" | "unreviewed";
+            };
+            header?: never;
+            path: {
+                lesion_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorklistLesion"];
+                };
+            };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,6 +18,7 @@ export type AnatomicSite = Schemas['AnatomicSiteEnum'];
 export type Lesion = Schemas['Lesion'];
 export type LesionInput = Schemas['LesionWriteRequest'];
 export type ImageKind = Schemas['KindEnum'];
+export type UploadImageType = Schemas['UploadImageTypeEnum'];
 export type StoredImage = Schemas['Image'];
 export type ImageUploadResponse = Schemas['ImageUploadResponse'];
 export type Diagnosis = Schemas['DiagnosisEnum'];

@@ -1,4 +1,4 @@
-import type { AnatomicSite, Diagnosis, PredictionStatus, RiskCategory } from './api-types';
+import type { AnatomicSite, Diagnosis, PredictionStatus, RiskCategory, UploadImageType } from './api-types';
 
 /**
  * Every value of a generated string enum, as a run-time list in display order. A list that misses a value
@@ -18,6 +18,9 @@ export const ANATOMIC_SITES = enumValues<AnatomicSite>()([
   'oral/genital',
   'unknown',
 ]);
+
+/** What the server stores (portal/records/vocabulary.py::UploadImageType): every file picker's `accept`. */
+export const UPLOAD_IMAGE_TYPES = enumValues<UploadImageType>()(['image/jpeg', 'image/png']);
 
 export const DIAGNOSES = enumValues<Diagnosis>()([
   'melanoma',

@@ -76,6 +76,7 @@ export function makeImage(overrides: Partial<StoredImage> = {}): StoredImage {
     id,
     lesion_id: 21,
     kind: 'dermoscopic',
+    content_type: 'image/jpeg',
     captured_at: '2025-11-20T10:00:00Z',
     uploaded_at: '2025-11-20T10:00:00Z',
     width: 600,

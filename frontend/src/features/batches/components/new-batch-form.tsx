@@ -4,6 +4,7 @@ import { useNavigate } from 'react-router';
 
 import { ApiError } from '@/lib/api-client';
 import { paths } from '@/lib/paths';
+import { UPLOAD_IMAGE_TYPES } from '@/lib/vocabulary';
 
 import { useCreateBatch } from '../api/create-batch';
 
@@ -66,7 +67,7 @@ export function NewBatchForm() {
             label="Or images"
             name="files"
             placeholder="Choose images"
-            accept="image/jpeg,image/png"
+            accept={UPLOAD_IMAGE_TYPES.join(',')}
             multiple
             clearable
             clearButtonProps={{ 'aria-label': 'Clear the images' }}

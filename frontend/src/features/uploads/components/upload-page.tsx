@@ -1,5 +1,5 @@
 import { Alert, Anchor, Button, Group, Paper, SegmentedControl, Select, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
-import { Dropzone, IMAGE_MIME_TYPE } from '@mantine/dropzone';
+import { Dropzone } from '@mantine/dropzone';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
@@ -7,7 +7,7 @@ import { IntendedUse } from '@/components/intended-use';
 import { ErrorState, LoadingState } from '@/components/query-state';
 import { ApiError } from '@/lib/api-client';
 import type { AnatomicSite, ImageKind } from '@/lib/api-types';
-import { ANATOMIC_SITES } from '@/lib/vocabulary';
+import { ANATOMIC_SITES, UPLOAD_IMAGE_TYPES } from '@/lib/vocabulary';
 import { paths } from '@/lib/paths';
 
 import { useCreateLesion } from '../api/create-lesion';
@@ -171,7 +171,8 @@ export function UploadPage({ patientId, initialLesionId }: { patientId: number; 
                 ...current,
               ])
             }
-            accept={IMAGE_MIME_TYPE}
+            // Mantine's IMAGE_MIME_TYPE also offers GIF, SVG, WebP, AVIF and HEIC, which the server refuses.
+            accept={[...UPLOAD_IMAGE_TYPES]}
             maxSize={MAX_FILE_BYTES}
             multiple
             loading={createLesion.isPending}

@@ -1,0 +1,161 @@
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from classifier.models import Prediction
+from portal.audit.models import AuditEvent, Outcome
+from portal.tests.factories import LesionFactory, LesionImageFactory, ModelVersionFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def _result(clinic, version, *, probability, minutes_ago=0, lesion=None, status=Prediction.Status.DONE):
+    """An analysed image (a new lesion unless one is given) whose result came `minutes_ago` ago."""
+    lesion = lesion or LesionFactory(patient=PatientFactory(clinic=clinic))
+    image = LesionImageFactory(lesion=lesion)
+    Prediction.objects.create(
+        image=image,
+        model_version=version,
+        image_sha256=image.sha256,
+        status=status,
+        melanoma_probability=probability if status == Prediction.Status.DONE else None,
+        risk_category=("refer" if probability >= version.threshold else "routine")
+        if status == Prediction.Status.DONE
+        else "",
+        threshold=version.threshold,
+        finished_at=NOW - dt.timedelta(minutes=minutes_ago),
+    )
+    return lesion
+
+
+def test_the_worklist_puts_refer_first_then_probability_then_the_longest_wait(as_user, alice, clinic_a):
+    version = ModelVersionFactory(threshold=0.5)
+    routine_high = _result(clinic_a, version, probability=0.45)
+    refer_old = _result(clinic_a, version, probability=0.7, minutes_ago=90)
+    refer_new = _result(clinic_a, version, probability=0.7, minutes_ago=5)
+    refer_top = _result(clinic_a, version, probability=0.95)
+    routine_low = _result(clinic_a, version, probability=0.05)
+    # Decided on a lower threshold (another version, or a clinic's operating point): refer below a routine.
+    refer_low = _result(clinic_a, ModelVersionFactory(threshold=0.2, is_active=False), probability=0.3)
+    _result(clinic_a, version, probability=0.0, status=Prediction.Status.QUEUED)  # not analysed: not listed
+
+    body = as_user(alice).get("/api/v1/worklist/").json()
+
+    order = [row["lesion_id"] for row in body["results"]]
+    assert order == [refer_top.pk, refer_old.pk, refer_new.pk, refer_low.pk, routine_high.pk, routine_low.pk]
+    assert body["results"][0]["prediction"]["risk_category"] == "refer"
+    assert body["results"][0]["patient"]["id"] == refer_top.patient_id
+
+
+def test_a_lesion_is_listed_once_with_its_newest_images_result(as_user, alice, clinic_a):
+    version = ModelVersionFactory(threshold=0.5)
+    lesion = _result(clinic_a, version, probability=0.9)
+    _result(clinic_a, version, probability=0.2, lesion=lesion)  # a later visit: now routine
+
+    rows = as_user(alice).get("/api/v1/worklist/").json()["results"]
+
+    assert len(rows) == 1
+    assert rows[0]["prediction"]["melanoma_probability"] == 0.2
+    assert rows[0]["image_id"] == lesion.images.order_by("-uploaded_at", "-id").first().pk
+
+
+def test_the_refer_filter_and_the_counts_agree(as_user, alice, clinic_a, charlie, clinic_b):
+    version = ModelVersionFactory(threshold=0.5)
+    for probability in (0.9, 0.8, 0.1):
+        _result(clinic_a, version, probability=probability)
+    _result(clinic_b, version, probability=0.99)  # another clinic's: never counted
+    api = as_user(alice)
+
+    refer = api.get("/api/v1/worklist/", {"filter": "refer"}).json()
+    counts = api.get("/api/v1/worklist/counts/").json()
+
+    assert [row["prediction"]["risk_category"] for row in refer["results"]] == ["refer", "refer"]
+    assert counts == {"unreviewed": 3, "refer": 2}
+
+
+def test_an_unknown_filter_is_a_400_naming_the_parameter(as_user, alice):
+    response = as_user(alice).get("/api/v1/worklist/", {"filter": "everything"})
+    assert response.status_code == 400
+    assert "filter" in response.json()["fields"]
+
+
+def test_another_clinics_lesions_never_show_and_their_item_is_a_404(as_user, alice, clinic_a, charlie, clinic_b):
+    version = ModelVersionFactory(threshold=0.5)
+    theirs = _result(clinic_b, version, probability=0.99)
+    _result(clinic_a, version, probability=0.4)
+
+    rows = as_user(alice).get("/api/v1/worklist/").json()["results"]
+    item = as_user(alice).get(f"/api/v1/worklist/lesions/{theirs.pk}/")
+
+    assert theirs.pk not in [row["lesion_id"] for row in rows]
+    assert item.status_code == 404
+    assert AuditEvent.objects.filter(object_id=str(theirs.pk), outcome=Outcome.DENIED).exists()
+
+
+def test_opening_an_item_shows_every_image_and_result_and_next_walks_the_queue(as_user, alice, clinic_a):
+    version = ModelVersionFactory(threshold=0.5)
+    first = _result(clinic_a, version, probability=0.9, minutes_ago=30)
+    _result(clinic_a, version, probability=0.95, lesion=first, minutes_ago=10)  # second visit
+    second = _result(clinic_a, version, probability=0.6)
+    third = _result(clinic_a, version, probability=0.1)
+    api = as_user(alice)
+
+    walked, lesion_id = [], first.pk
+    while lesion_id is not None:
+        body = api.get(f"/api/v1/worklist/lesions/{lesion_id}/").json()
+        walked.append(body["id"])
+        lesion_id = body["next_lesion_id"]
+        if body["id"] == first.pk:
+            assert len(body["images"]) == 2  # the earlier visit too
+            assert [img["predictions"][0]["melanoma_probability"] for img in body["images"]] == [0.95, 0.9]
+            assert body["patient"]["id"] == first.patient_id
+
+    assert walked == [first.pk, second.pk, third.pk]
+    refer_only = api.get(f"/api/v1/worklist/lesions/{first.pk}/", {"filter": "refer"}).json()
+    assert refer_only["next_lesion_id"] == second.pk
+    assert api.get(f"/api/v1/worklist/lesions/{second.pk}/", {"filter": "refer"}).json()["next_lesion_id"] is None
+
+
+def test_every_worklist_read_is_audited(as_user, alice, clinic_a):
+    version = ModelVersionFactory(threshold=0.5)
+    lesion = _result(clinic_a, version, probability=0.9)
+    api = as_user(alice)
+
+    api.get("/api/v1/worklist/")
+    api.get("/api/v1/worklist/counts/")
+    api.get(f"/api/v1/worklist/lesions/{lesion.pk}/")
+
+    audited = set(AuditEvent.objects.filter(user_id=alice.pk).values_list("object_type", flat=True))
+    assert {"worklist", "worklist_counts", "worklist_item"} <= audited
+    item = AuditEvent.objects.get(object_type="worklist_item")
+    assert item.patient_id == lesion.patient_id
+
+
+def _queries(api, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = api.get(url)
+    assert response.status_code == 200, response.content
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/worklist/", "/api/v1/worklist/counts/", "/api/v1/worklist/lesions/{lesion}/"])
+def test_the_worklist_costs_the_same_queries_at_two_data_sizes(as_user, alice, clinic_a, url):
+    version = ModelVersionFactory(threshold=0.5)
+    lesion = _result(clinic_a, version, probability=0.9)
+    api = as_user(alice)
+    url = url.format(lesion=lesion.pk)
+    _queries(api, url)  # warm: session, audit chain head
+    small = _queries(api, url)
+
+    for i in range(15):
+        other = _result(clinic_a, version, probability=i / 15, minutes_ago=i)
+        _result(clinic_a, version, probability=0.5, lesion=other)
+    for _ in range(4):
+        _result(clinic_a, version, probability=0.3, lesion=lesion)
+
+    assert _queries(api, url) == small
