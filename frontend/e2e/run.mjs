@@ -4,6 +4,7 @@
 // session flow:
 //   E2E_USERNAME / E2E_PASSWORD   a clinician with a clinic (session sign-in)
 //   E2E_IMAGE      a dermoscopic JPEG/PNG to upload;  E2E_ZIP  a small zip of images for bulk analysis
+//   E2E_MAPPING    the zip's patient/lesion mapping CSV (the batch creates them);
 //   E2E_BATCH_FILES  how many images E2E_ZIP holds;  E2E_DEMO_MODEL  1 when the active model is a demo, else 0
 // firebase flow: the portal must run with FIREBASE_PROJECT_ID, FIREBASE_WEB_API_KEY, FIREBASE_AUTH_EMULATOR_HOST
 // and DJANGO_DEBUG=1, so that the configuration it injects into the page points the SPA at the emulator:
@@ -28,7 +29,7 @@ mkdirSync(resultsDir, { recursive: true });
 
 const env = process.env;
 const FLOW_ENV = {
-  session: ['E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP', 'E2E_BATCH_FILES', 'E2E_DEMO_MODEL'],
+  session: ['E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP', 'E2E_MAPPING', 'E2E_BATCH_FILES', 'E2E_DEMO_MODEL'],
   firebase: ['E2E_FIREBASE_EMAIL', 'E2E_FIREBASE_PASSWORD'],
 };
 const flows = env.E2E_FLOWS
@@ -46,7 +47,7 @@ if (unknown.length > 0) refuse(`unknown flow(s) in E2E_FLOWS: ${unknown.join(', 
 const missing = ['E2E_BASE_URL', ...flows.flatMap((name) => FLOW_ENV[name])].filter((name) => !env[name]);
 if (missing.length > 0) refuse(`missing environment: ${missing.join(', ')}`);
 if (flows.includes('session')) {
-  for (const file of [env.E2E_IMAGE, env.E2E_ZIP]) {
+  for (const file of [env.E2E_IMAGE, env.E2E_ZIP, env.E2E_MAPPING]) {
     if (!existsSync(file)) refuse(`no such file: ${file}`);
   }
   if (!['0', '1'].includes(env.E2E_DEMO_MODEL)) refuse('E2E_DEMO_MODEL must be 0 or 1');
@@ -290,6 +291,9 @@ if (flows.includes('session')) {
           `the batch image picker offers ${await imagesPicker.getAttribute('accept')}, not what the server accepts`,
         );
         await page.locator('input[type="file"][name="archive"]').setInputFiles(env.E2E_ZIP);
+        // The mapping files the images under new patients and lesions, so they reach the worklist too.
+        await page.locator('input[type="file"][name="mapping"]').setInputFiles(env.E2E_MAPPING);
+        await page.getByLabel(/Create patients and lesions/).check();
         await page.getByText('Loading batches…').waitFor({ state: 'detached' });
         await shot(page, '06-batch-new');
         await page.getByRole('button', { name: 'Start analysis' }).click();
@@ -320,6 +324,43 @@ if (flows.includes('session')) {
         check(widths.length === expected, `${widths.length} thumbnails for ${expected} results`);
         check(blank.length === 0, `${blank.length} of ${widths.length} thumbnails did not load: ${blank.join(', ')}; refused: ${refusedResponses.join(', ')}`);
         await shot(page, '07-batch-done');
+      },
+    ],
+    [
+      'works through the worklist, riskiest first, with next',
+      async () => {
+        await page.goto('/worklist');
+        const nav = page.getByRole('navigation', { name: 'Main navigation' });
+        const count = Number((await nav.getByLabel(/^\d+ unreviewed$/).textContent()) ?? '0');
+        const table = page.getByRole('table', { name: 'Worklist: Unreviewed' });
+        await table.waitFor();
+        const rows = table.getByRole('row');
+        // The e2e patient's lesion and the batch's three mapped lesions are analysed and nobody has reviewed them.
+        check(count === 4, `the navigation counts ${count} unreviewed lesions, expected the upload's one and the batch's three`);
+        check((await rows.count()) - 1 === count, `${(await rows.count()) - 1} worklist rows for a count of ${count}`);
+        await table.getByText(patientName).first().waitFor();
+        // Riskiest first: every Refer row comes before every Routine row.
+        const risks = await table.getByText(/^(Refer|Routine) · /).allTextContents();
+        const firstRoutine = risks.findIndex((text) => text.startsWith('Routine'));
+        check(firstRoutine === -1 || risks.slice(firstRoutine).every((text) => text.startsWith('Routine')), `worklist order: ${risks.join(' | ')}`);
+        const thumbnails = table.getByRole('img', { name: /^Latest image of / });
+        await page.waitForFunction(
+          (n) => [...globalThis.document.querySelectorAll('table[aria-label^="Worklist"] img')].filter((img) => img.complete && img.naturalWidth > 0).length === n,
+          (await rows.count()) - 1,
+          { timeout: 15_000 },
+        );
+        check((await thumbnails.count()) === (await rows.count()) - 1, 'a worklist row without its thumbnail');
+        await shot(page, '07b-worklist');
+        const first = await rows.nth(1).getByRole('link').textContent();
+        await rows.nth(1).getByRole('link').click();
+        await page.getByRole('heading', { name: first ?? '', level: 1 }).waitFor();
+        await page.getByRole('article').first().getByText(/Melanoma probability \d/).waitFor();
+        await shot(page, '07c-worklist-lesion');
+        // Four lesions wait (checked above), so the first one has a next one in the queue.
+        const before = page.url();
+        await page.getByRole('link', { name: 'Next lesion' }).click();
+        await page.waitForURL((url) => url.toString() !== before);
+        await page.getByRole('article').first().getByText(/Melanoma probability \d/).waitFor();
       },
     ],
     [

@@ -126,6 +126,15 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
         for i in range(6):
             zf.writestr(f"batch_{i}.jpg", lesion_jpeg(100 + i))
     archive.write_bytes(buf.getvalue())
+    # Three new lesions of two new patients (two images each), created by the batch: the worklist then holds
+    # the uploaded lesion and these three.
+    mapping = tmp_path / "mapping.csv"
+    lesions = [("E2E-B1", "Back", "torso"), ("E2E-B1", "Arm", "upper extremity"), ("E2E-B2", "Leg", "lower extremity")]
+    rows = [
+        f"batch_{i}.jpg,{mrn},Batch Patient {mrn},{label},{site}\n"
+        for i, (mrn, label, site) in enumerate(lesion for lesion in lesions for _ in range(2))
+    ]
+    mapping.write_text("file_name,mrn,patient_name,lesion_label,anatomic_site\n" + "".join(rows))
     assert tiny_model.is_demo, "the flow checks the demo label on every result screen"
     _run_browser(
         {
@@ -135,6 +144,7 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
             "E2E_PASSWORD": "correct horse battery",
             "E2E_IMAGE": str(image),
             "E2E_ZIP": str(archive),
+            "E2E_MAPPING": str(mapping),
             "E2E_BATCH_FILES": "6",
             "E2E_DEMO_MODEL": "1",
         }

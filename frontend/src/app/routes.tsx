@@ -11,7 +11,11 @@ import { ModelsPage } from '@/features/models/components/models-page';
 import { PatientEditPage } from '@/features/patients/components/patient-edit-page';
 import { PatientsPage } from '@/features/patients/components/patients-page';
 import { UploadPage } from '@/features/uploads/components/upload-page';
+import { WorklistItemPage } from '@/features/worklist/components/worklist-item-page';
+import { WorklistPage } from '@/features/worklist/components/worklist-page';
+import type { WorklistFilter } from '@/lib/api-types';
 import { paths } from '@/lib/paths';
+import { isWorklistFilter } from '@/lib/vocabulary';
 
 import { Shell } from './shell';
 
@@ -44,6 +48,24 @@ function BatchRoute() {
   return batchId ? <BatchPage key={batchId} batchId={batchId} /> : <NotFound />;
 }
 
+/** The queue named by `?filter=` (unreviewed when absent or unknown), so a shared link opens the same queue. */
+function useWorklistFilter(): [WorklistFilter, (filter: WorklistFilter) => void] {
+  const [params, setParams] = useSearchParams();
+  const value = params.get('filter');
+  return [isWorklistFilter(value) ? value : 'unreviewed', (filter) => setParams({ filter })];
+}
+
+function WorklistRoute() {
+  const [filter, setFilter] = useWorklistFilter();
+  return <WorklistPage filter={filter} onFilterChange={setFilter} />;
+}
+
+function WorklistItemRoute() {
+  const lesionId = useIdParam('lesionId');
+  const [filter] = useWorklistFilter();
+  return lesionId ? <WorklistItemPage key={`${lesionId}-${filter}`} lesionId={lesionId} filter={filter} /> : <NotFound />;
+}
+
 function ModelsRoute() {
   const { data: me } = useMe();
   return <ModelsPage canActivate={me?.is_superuser ?? false} />;
@@ -62,6 +84,8 @@ export const routes: RouteObject[] = [
           { path: paths.patient.pattern, element: <PatientRoute /> },
           { path: paths.patientEdit.pattern, element: <PatientEditRoute /> },
           { path: paths.upload.pattern, element: <UploadRoute /> },
+          { path: paths.worklist.pattern, element: <WorklistRoute /> },
+          { path: paths.worklistItem.pattern, element: <WorklistItemRoute /> },
           { path: paths.batches.pattern, element: <BatchesPage /> },
           { path: paths.batch.pattern, element: <BatchRoute /> },
           { path: paths.models.pattern, element: <ModelsRoute /> },

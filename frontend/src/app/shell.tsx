@@ -1,6 +1,7 @@
 import {
   ActionIcon,
   AppShell,
+  Badge,
   Burger,
   Group,
   Menu,
@@ -19,6 +20,7 @@ import { useMe } from '@/features/auth/api/get-me';
 import { useSignOut } from '@/features/auth/api/sign-out';
 import { IdleSignOut } from '@/features/auth/components/idle-sign-out';
 import { ActiveModelIndicator } from '@/features/models/components/active-model-indicator';
+import { useWorklistCounts } from '@/features/worklist/api/get-worklist';
 import { env } from '@/lib/env';
 import { paths } from '@/lib/paths';
 
@@ -44,7 +46,12 @@ export function Shell({ idleTimeoutMs = env.idleTimeoutMinutes * 60_000 }: { idl
 
   const onIdleSignedOut = useCallback(() => navigate(`${paths.signIn.to()}?reason=idle`, { replace: true }), [navigate]);
 
-  const links = [
+  // Only a clinic member has a worklist (a superuser without a clinic gets a 403 from it).
+  const counts = useWorklistCounts({ enabled: Boolean(me?.clinic) });
+  const links: { to: string; label: string; count?: number; countLabel?: string }[] = [
+    ...(me?.clinic
+      ? [{ to: paths.worklist.to(), label: 'Worklist', count: counts.data?.unreviewed, countLabel: 'unreviewed' }]
+      : []),
     { to: paths.patients.to(), label: 'Patients' },
     { to: paths.batches.to(), label: 'Bulk analysis' },
     ...(me && isAdmin(me) ? [{ to: paths.models.to(), label: 'Models' }] : []),
@@ -106,6 +113,13 @@ export function Shell({ idleTimeoutMs = env.idleTimeoutMinutes * 60_000 }: { idl
             component={Link}
             to={link.to}
             label={link.label}
+            rightSection={
+              link.count !== undefined ? (
+                <Badge size="sm" variant="outline" color={link.count > 0 ? 'red' : 'gray'} aria-label={`${link.count} ${link.countLabel ?? ''}`}>
+                  {link.count}
+                </Badge>
+              ) : null
+            }
             active={location.pathname === link.to || location.pathname.startsWith(`${link.to}/`)}
             onClick={close}
           />

@@ -43,3 +43,11 @@ export type BatchResult = Schemas['BatchResult'];
 export type PaginatedBatchResults = Schemas['PaginatedBatchResultList'];
 
 export type Health = Schemas['Health'];
+
+export type WorklistItem = Schemas['WorklistItem'];
+export type PaginatedWorklist = Schemas['PaginatedWorklistItemList'];
+export type WorklistCounts = Schemas['WorklistCounts'];
+/** The worklist's queues: the counts endpoint returns one count per queue, so its keys are the queue names. */
+export type WorklistFilter = keyof WorklistCounts;
+export type WorklistLesion = Schemas['WorklistLesion'];
+export type WorklistPatient = Schemas['WorklistPatient'];

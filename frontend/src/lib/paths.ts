@@ -12,6 +12,15 @@ export const paths = {
   },
   batches: { pattern: '/batches', to: () => '/batches' },
   batch: { pattern: '/batches/:batchId', to: (batchId: number) => `/batches/${batchId}` },
+  worklist: {
+    pattern: '/worklist',
+    to: (filter?: string) => (filter === undefined ? '/worklist' : `/worklist?filter=${encodeURIComponent(filter)}`),
+  },
+  worklistItem: {
+    pattern: '/worklist/:lesionId',
+    to: (lesionId: number, filter?: string) =>
+      filter === undefined ? `/worklist/${lesionId}` : `/worklist/${lesionId}?filter=${encodeURIComponent(filter)}`,
+  },
   models: { pattern: '/models', to: () => '/models' },
 } as const;
 

@@ -1,4 +1,4 @@
-import type { AnatomicSite, Diagnosis, PredictionStatus, RiskCategory, UploadImageType } from './api-types';
+import type { AnatomicSite, Diagnosis, PredictionStatus, RiskCategory, UploadImageType, WorklistFilter } from './api-types';
 
 /**
  * Every value of a generated string enum, as a run-time list in display order. A list that misses a value
@@ -52,3 +52,11 @@ export const STATUS_LABELS: Record<PredictionStatus, string> = {
 // CharFields), so they are checked before they pick a label or a colour.
 export const isPredictionStatus = (value: string): value is PredictionStatus => Object.hasOwn(STATUS_LABELS, value);
 export const isRiskCategory = (value: string | null): value is RiskCategory => value === 'refer' || value === 'routine';
+
+/** The worklist's queues in the order the filter shows them; a queue the backend adds must get a label here. */
+export const WORKLIST_FILTERS: Record<WorklistFilter, { label: string; empty: string }> = {
+  unreviewed: { label: 'Unreviewed', empty: 'Every analysed lesion has been reviewed.' },
+  refer: { label: 'Refer', empty: 'No lesion above its model’s referral threshold is waiting.' },
+};
+export const isWorklistFilter = (value: string | null): value is WorklistFilter =>
+  value !== null && Object.hasOwn(WORKLIST_FILTERS, value);

@@ -13,6 +13,8 @@ export const defaultHandlers = [
     return HttpResponse.json({ csrfToken: 'test-csrf-token' });
   }),
   http.get(api('health/'), () => HttpResponse.json({ database: 'ok', broker: 'ok', model: demoModel })),
+  // The navigation shows the worklist's counts on every screen.
+  http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 0, refer: 0 })),
 ];
 
 export const server = setupServer(...defaultHandlers);

@@ -1,0 +1,94 @@
+import { Anchor, Badge, Breadcrumbs, Button, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { useState } from 'react';
+import { Link } from 'react-router';
+
+import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
+import { CompareImages } from '@/features/case-history/components/compare-images';
+import { LesionImage } from '@/features/case-history/components/lesion-image';
+import type { StoredImage, WorklistFilter } from '@/lib/api-types';
+import { formatDate } from '@/lib/format';
+import { paths } from '@/lib/paths';
+import { WORKLIST_FILTERS } from '@/lib/vocabulary';
+
+import { useWorklistLesion } from '../api/get-worklist';
+
+/**
+ * One lesion as the worklist opens it: the patient, every image newest first with its heatmap and class
+ * probabilities, earlier images and results of the same lesion, its biopsy outcomes, and "Next" to the
+ * following lesion of the same queue without going back to the list.
+ */
+export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filter: WorklistFilter }) {
+  const item = useWorklistLesion(lesionId, filter);
+  const [compareIds, setCompareIds] = useState<number[]>([]);
+
+  if (item.isPending) return <LoadingState label="Loading the lesion…" />;
+  if (item.isError) return <ErrorState error={item.error} onRetry={() => item.refetch()} />;
+  const lesion = item.data;
+  const title = lesion.label || `Lesion ${lesion.id}`;
+  const toggleCompare = (imageId: number) =>
+    setCompareIds((ids) => (ids.includes(imageId) ? ids.filter((id) => id !== imageId) : [...ids, imageId].slice(-2)));
+  const compared = compareIds
+    .map((id) => lesion.images.find((image) => image.id === id))
+    .filter((image): image is StoredImage => image !== undefined);
+
+  return (
+    <Stack>
+      <Breadcrumbs>
+        <Anchor component={Link} to={paths.worklist.to(filter)}>
+          Worklist: {WORKLIST_FILTERS[filter].label}
+        </Anchor>
+        <Text size="sm">{title}</Text>
+      </Breadcrumbs>
+      <Group justify="space-between" align="flex-start" wrap="wrap">
+        <div>
+          <Title order={1} size="h2">
+            {title}
+          </Title>
+          <Text size="sm" c="dimmed">
+            {lesion.anatomic_site} ·{' '}
+            <Anchor component={Link} to={paths.patient.to(lesion.patient.id)} size="sm">
+              {lesion.patient.name}
+            </Anchor>{' '}
+            · MRN {lesion.patient.mrn}
+            {lesion.patient.age !== null ? ` · ${lesion.patient.age} y` : ''} · {lesion.patient.sex}
+          </Text>
+        </div>
+        {lesion.next_lesion_id !== null ? (
+          <Button component={Link} to={paths.worklistItem.to(lesion.next_lesion_id, filter)}>
+            Next lesion
+          </Button>
+        ) : (
+          <Text size="sm" c="dimmed" role="status">
+            Last lesion in this queue
+          </Text>
+        )}
+      </Group>
+
+      {lesion.outcomes.length > 0 ? (
+        <Stack gap={4} aria-label="Biopsy outcomes">
+          {lesion.outcomes.map((outcome) => (
+            <Group key={outcome.id} gap="xs">
+              <Badge color={outcome.benign_malignant === 'malignant' ? 'red' : 'teal'} variant="outline">
+                Biopsy: {outcome.benign_malignant}
+              </Badge>
+              <Text size="sm">
+                {outcome.diagnosis} · {formatDate(outcome.date)}
+              </Text>
+            </Group>
+          ))}
+        </Stack>
+      ) : null}
+
+      {lesion.images.length === 0 ? (
+        <EmptyState title="No images">This lesion has no images left.</EmptyState>
+      ) : (
+        <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }} aria-label="Image timeline">
+          {lesion.images.map((image) => (
+            <LesionImage key={image.id} image={image} selected={compareIds.includes(image.id)} onToggleCompare={toggleCompare} />
+          ))}
+        </SimpleGrid>
+      )}
+      {compared.length === 2 ? <CompareImages images={[compared[0], compared[1]]} /> : null}
+    </Stack>
+  );
+}

@@ -1,0 +1,124 @@
+import { Anchor, Badge, Group, Pagination, SegmentedControl, Stack, Table, Text, Title } from '@mantine/core';
+import { useState } from 'react';
+import { Link } from 'react-router';
+
+import { AuthImage } from '@/components/auth-image';
+import { DemoBadge } from '@/components/model-tag';
+import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
+import { RiskBadge } from '@/components/risk-badge';
+import type { WorklistFilter } from '@/lib/api-types';
+import { formatDateTime } from '@/lib/format';
+import { paths } from '@/lib/paths';
+import { WORKLIST_FILTERS } from '@/lib/vocabulary';
+
+import { useWorklist, useWorklistCounts, WORKLIST_PAGE_SIZE } from '../api/get-worklist';
+
+const FILTERS = Object.keys(WORKLIST_FILTERS) as WorklistFilter[];
+
+/**
+ * The clinic's analysed lesions that wait for a clinician, riskiest first (refer, then probability, then the
+ * longest wait: the order the API gives). Opening a row starts a pass through the queue ("Next" on the lesion).
+ */
+export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilter; onFilterChange: (filter: WorklistFilter) => void }) {
+  const [page, setPage] = useState(1);
+  const worklist = useWorklist(filter, page);
+  const counts = useWorklistCounts();
+
+  const changeFilter = (value: string) => {
+    setPage(1);
+    onFilterChange(value as WorklistFilter);
+  };
+
+  let list;
+  if (worklist.isPending) list = <LoadingState label="Loading the worklist…" />;
+  else if (worklist.isError) list = <ErrorState error={worklist.error} onRetry={() => worklist.refetch()} />;
+  else if (worklist.data.results.length === 0)
+    list = <EmptyState title="Nothing waiting">{WORKLIST_FILTERS[filter].empty}</EmptyState>;
+  else
+    list = (
+      <Table.ScrollContainer minWidth={720}>
+        <Table striped verticalSpacing="sm" aria-label={`Worklist: ${WORKLIST_FILTERS[filter].label}`}>
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Image</Table.Th>
+              <Table.Th>Patient</Table.Th>
+              <Table.Th>Lesion</Table.Th>
+              <Table.Th>Result</Table.Th>
+              <Table.Th>Waiting since</Table.Th>
+              <Table.Th>Model</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {worklist.data.results.map((item) => {
+              const lesion = item.lesion_label || `Lesion ${item.lesion_id}`;
+              return (
+                <Table.Tr key={item.lesion_id}>
+                  <Table.Td w={72}>
+                    <AuthImage src={item.thumbnail_url} alt={`Latest image of ${lesion}`} w={56} h={56} fit="cover" radius="sm" />
+                  </Table.Td>
+                  <Table.Td>
+                    <Text size="sm" fw={500}>
+                      {item.patient.name}
+                    </Text>
+                    <Text size="xs" c="dimmed">
+                      MRN {item.patient.mrn}
+                      {item.patient.age !== null ? ` · ${item.patient.age} y` : ''}
+                    </Text>
+                  </Table.Td>
+                  <Table.Td>
+                    <Anchor component={Link} to={paths.worklistItem.to(item.lesion_id, filter)} fw={500}>
+                      {lesion}
+                    </Anchor>
+                    <Text size="xs" c="dimmed">
+                      {item.anatomic_site}
+                    </Text>
+                  </Table.Td>
+                  <Table.Td>
+                    <RiskBadge category={item.prediction.risk_category} probability={item.prediction.melanoma_probability} />
+                  </Table.Td>
+                  <Table.Td>{formatDateTime(item.waiting_since)}</Table.Td>
+                  <Table.Td>
+                    <Group gap={4} wrap="nowrap">
+                      <Text size="sm">
+                        {item.prediction.model_version.name} v{item.prediction.model_version.version}
+                      </Text>
+                      <DemoBadge model={item.prediction.model_version} />
+                    </Group>
+                  </Table.Td>
+                </Table.Tr>
+              );
+            })}
+          </Table.Tbody>
+        </Table>
+      </Table.ScrollContainer>
+    );
+
+  const pageCount = worklist.data ? Math.ceil(worklist.data.count / WORKLIST_PAGE_SIZE) : 1;
+  return (
+    <Stack>
+      <Title order={1} size="h2">
+        Worklist
+      </Title>
+      <SegmentedControl
+        value={filter}
+        onChange={changeFilter}
+        aria-label="Which queue"
+        data={FILTERS.map((value) => ({
+          value,
+          label: (
+            <Group gap={6} wrap="nowrap" justify="center">
+              <span>{WORKLIST_FILTERS[value].label}</span>
+              {counts.data ? (
+                <Badge size="sm" variant="outline" color="gray" aria-label={`${counts.data[value]} waiting`}>
+                  {counts.data[value]}
+                </Badge>
+              ) : null}
+            </Group>
+          ),
+        }))}
+      />
+      {list}
+      {pageCount > 1 ? <Pagination total={pageCount} value={page} onChange={setPage} /> : null}
+    </Stack>
+  );
+}
