@@ -17,6 +17,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
+from portal.records.jpeg import with_orientation
+
 from . import services
 from .models import ModelVersion, Prediction
 
@@ -63,8 +65,9 @@ def _exclusive(prediction_id: int):
 
 
 def _read_image(prediction: Prediction) -> bytes:
+    """The stored file with its orientation, which the decoder applies as it does for any EXIF."""
     with prediction.image.file.open("rb") as fh:
-        return fh.read()
+        return with_orientation(fh.read(), prediction.image.orientation)
 
 
 def _analyse(claimed: list[Prediction]) -> None:

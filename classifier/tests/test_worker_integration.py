@@ -76,6 +76,39 @@ def test_an_uploaded_image_gets_its_prediction_and_heatmap_from_a_real_worker(
     assert Image.open(io.BytesIO(png)).size == (64, 64)
 
 
+def test_an_image_with_exif_orientation_6_is_analysed_turned_like_its_turned_pixels(
+    as_user, alice, clinic_a, tiny_model, worker
+):
+    """The stored JPEG keeps its pixels as sent and its orientation as data: the worker must see the
+    image turned, exactly as a lossless (PNG) upload of the turned pixels, and not as it is stored."""
+    raw = lesion_jpeg(7, size=(200, 120))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display turned 90° clockwise
+    with Image.open(io.BytesIO(raw)) as img:
+        pixels = np.asarray(img)
+        tagged, turned = io.BytesIO(), io.BytesIO()
+        img.save(tagged, "JPEG", quality=90, exif=exif)
+    Image.fromarray(np.rot90(np.asarray(Image.open(tagged)), k=-1)).save(turned, "PNG")
+    assert np.asarray(Image.open(turned)).shape == (200, 120, 3) and pixels.shape == (120, 200, 3)
+    lesion = LesionFactory(patient=PatientFactory(clinic=clinic_a))
+    api = as_user(alice)
+    files = [
+        SimpleUploadedFile("tagged.jpg", tagged.getvalue(), "image/jpeg"),
+        SimpleUploadedFile("turned.png", turned.getvalue(), "image/png"),
+        SimpleUploadedFile("upright.jpg", raw, "image/jpeg"),
+    ]
+    response = api.post(f"/api/v1/lesions/{lesion.pk}/images/", {"files": files}, format="multipart")
+    assert response.status_code == 202, response.content
+    urls = [image["predictions"][0]["url"] for image in response.json()["images"]]
+    wait_for(lambda: all(api.get(u).json()["status"] == "done" for u in urls), timeout=120, message="3 predictions")
+    tagged_body, turned_body, upright_body = (api.get(u).json() for u in urls)
+    assert LesionImage.objects.get(pk=tagged_body["image_id"]).orientation == 6
+    assert tagged_body["melanoma_probability"] == pytest.approx(turned_body["melanoma_probability"], abs=1e-6)
+    assert tagged_body["melanoma_probability"] != pytest.approx(upright_body["melanoma_probability"], abs=1e-6)
+    heatmaps = [b"".join(api.get(b["heatmap_url"]).streaming_content) for b in (tagged_body, turned_body)]
+    assert np.array_equal(*(np.asarray(Image.open(io.BytesIO(h))) for h in heatmaps))
+
+
 def test_the_worker_marks_a_blurred_real_image_retake_advised_and_not_its_sharp_original(
     as_user, alice, clinic_a, worker, transactional_db, tmp_path
 ):

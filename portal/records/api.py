@@ -5,7 +5,7 @@ import io
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from PIL import Image
+from PIL import Image, ImageOps
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -18,6 +18,7 @@ from portal.core.schema import ERROR_REF
 from portal.core.throttling import AtomicScopedRateThrottle
 
 from . import selectors, services
+from .jpeg import with_orientation
 from .serializers import (
     HistorySerializer,
     ImageSerializer,
@@ -163,11 +164,17 @@ def _private(response):
 
 
 class ImageFileApi(APIView):
-    # What was uploaded, re-encoded in its own format: a PNG stays a PNG.
+    # What was uploaded, stripped of metadata, in its own format: a PNG stays a PNG. A JPEG that is
+    # shown turned carries its orientation (only that) for the browser to apply.
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, image_id: int):
         image = selectors.image_get(user=request.user, image_id=image_id, object_type="image_file")
-        response = FileResponse(image.file.open("rb"), content_type=image.content_type)
+        if image.orientation == 1:
+            response = FileResponse(image.file.open("rb"), content_type=image.content_type)
+        else:
+            with image.file.open("rb") as fh:
+                body = with_orientation(fh.read(), image.orientation)
+            response = HttpResponse(body, content_type=image.content_type)
         response["Content-Disposition"] = f'inline; filename="image-{image.pk}.{image.file.name.rsplit(".", 1)[-1]}"'
         return _private(response)
 
@@ -177,9 +184,9 @@ class ImageThumbnailApi(APIView):
     def get(self, request, image_id: int):
         image = selectors.image_get(user=request.user, image_id=image_id, object_type="image_thumbnail")
         with image.file.open("rb") as fh:
-            img = Image.open(fh)
+            img = Image.open(io.BytesIO(with_orientation(fh.read(), image.orientation)))
             img.draft("RGB", (256, 256))
-            img = img.convert("RGB")
+            img = ImageOps.exif_transpose(img).convert("RGB")
             img.thumbnail((256, 256))
             out = io.BytesIO()
             img.save(out, format="JPEG", quality=85)

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -48,16 +49,23 @@ def image_upload_to(instance: "LesionImage", filename: str) -> str:
 
 
 class LesionImage(models.Model):
-    """A stored image: re-encoded from the upload, metadata stripped. `lesion` is empty for
-    bulk-analysis images that were not mapped to a patient."""
+    """A stored image: the upload with its metadata stripped (a JPEG at marker level, a PNG
+    re-encoded). `lesion` is empty for bulk-analysis images that were not mapped to a patient."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="images")
     lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="images", null=True, blank=True)
     file = models.FileField(upload_to=image_upload_to, max_length=255)
     content_type = models.CharField(max_length=20)
-    sha256 = models.CharField(max_length=64, db_index=True, help_text="Of the stored (re-encoded) file.")
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True, help_text="Of the stored file.")
+    width = models.PositiveIntegerField(help_text="As shown, after the orientation.")
+    height = models.PositiveIntegerField(help_text="As shown, after the orientation.")
+    orientation = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(8)],
+        help_text="EXIF orientation (1–8) of the stored file, which has no EXIF: applied wherever it is "
+        "decoded or shown (records.jpeg.with_orientation). 1 for PNGs and files stored before it existed, "
+        "whose pixels were turned when stored.",
+    )
     kind = models.CharField(max_length=12, choices=ImageKind.choices, default=ImageKind.DERMOSCOPIC)
     captured_at = models.DateTimeField(null=True, blank=True)
     uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,7 +1,12 @@
 """Upload validation by content. Only JPEG and PNG, sniffed from the bytes; the pixel count is
-checked from the header before anything is decoded; what is stored is a re-encoding of the
-decoded pixels (EXIF orientation applied, every metadata block dropped), so a polyglot or a
-file carrying GPS or names never reaches the media folder.
+checked from the header before anything is decoded. What is stored carries no metadata, so a
+polyglot or a file carrying GPS or names never reaches the media folder:
+
+- a JPEG (RGB or greyscale) is rewritten at marker level (`jpeg.strip`: only what decoding needs,
+  nothing after EOI) and that rewritten file is decoded strictly at 1/8 scale, which reads every
+  entropy-coded bit without a full frame in memory. Its EXIF orientation becomes data
+  (`CleanImage.orientation`, stored on the image record) applied wherever it is decoded or shown;
+- a PNG, and a CMYK JPEG, is a re-encoding of the decoded pixels, orientation applied.
 
 Memory: a full decode holds width × height × 3 bytes (147 MB at 49 MP), so each decode is made
 in place (no transposed or converted copy beside the original), a process runs at most
@@ -24,6 +29,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from portal.core.exceptions import ApplicationError
 
+from . import jpeg
 from .vocabulary import UploadImageType
 
 # Never decode half a file as if it were whole.
@@ -35,6 +41,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STORED_AS = {"JPEG": (UploadImageType.JPEG, "jpg"), "PNG": (UploadImageType.PNG, "png")}
 # Formats PIL may open: anything else (EPS → Ghostscript, TIFF, SVG, …) is never handed to a decoder.
 ALLOWED_FORMATS = tuple(STORED_AS)
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 # Every `code` an image upload is refused with (400, the message also under `fields.files`).
@@ -60,11 +67,19 @@ class InvalidImage(ApplicationError):
 
 @dataclass(frozen=True)
 class CleanImage:
+    """`width` × `height` are the stored file's; `orientation` (EXIF's 1–8) says how to show it."""
+
     content: bytes
     extension: str
     content_type: str
     width: int
     height: int
+    orientation: int = 1
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown, after the orientation: 5–8 turn the image a quarter."""
+        return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
 
 
 def sniff(head: bytes) -> str | None:
@@ -121,7 +136,7 @@ def clean_image(stream: BinaryIO, *, size: int, max_bytes: int, max_pixels: int)
             if img.format != fmt:
                 raise InvalidImage("The file's content does not match its format.", code="unsupported_format")
             if fmt == "JPEG" and img.mode in ("RGB", "L"):
-                _strict_jpeg_check(stream)
+                return _strip_jpeg(stream, img)
             with _decode_slot():
                 return _reencode(img, fmt)
     except ApplicationError:
@@ -167,16 +182,26 @@ def _reencode(img: Image.Image, fmt: str) -> CleanImage:
     return CleanImage(out.getvalue(), ext, str(content_type), img.width, img.height)
 
 
-def _strict_jpeg_check(stream: BinaryIO) -> None:
+def _strip_jpeg(stream: BinaryIO, img: Image.Image) -> CleanImage:
     """Pillow decodes through libjpeg's recoverable errors ("Corrupt JPEG data: …") silently, so a
     damaged scan would reach the model as a damaged image. libjpeg-turbo in strict mode refuses it;
-    a 1/8-scale decode still reads every entropy-coded bit, at a fraction of the cost. (A flip that
-    still forms valid Huffman codes is undetectable: JPEG carries no checksum.)"""
+    a 1/8-scale decode still reads every entropy-coded bit, at a fraction of the cost. It checks the
+    rewritten file, so what is stored is what was checked. (A flip that still forms valid Huffman
+    codes is undetectable: JPEG carries no checksum.)"""
+    orientation = img.getexif().get(ORIENTATION, 1)
+    if orientation not in range(1, 9):
+        orientation = 1
     stream.seek(0)
     try:
-        simplejpeg.decode_jpeg(stream.read(), strict=True, min_height=1, min_width=1, min_factor=8)
+        content = jpeg.strip(stream.read())
+        simplejpeg.decode_jpeg(content, strict=True, min_height=1, min_width=1, min_factor=8)
     except ValueError:
         raise InvalidImage("The image is corrupt or truncated.", code="corrupt_image") from None
+    with Image.open(io.BytesIO(content), formats=("JPEG",)) as stored:
+        if stored.size != img.size or stored.mode != img.mode:
+            raise InvalidImage("The image is corrupt or truncated.", code="corrupt_image")
+    content_type, ext = STORED_AS["JPEG"]
+    return CleanImage(content, ext, str(content_type), img.width, img.height, orientation)
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")

@@ -108,3 +108,21 @@ def test_export_writes_outcome_images_in_siim_isic_format(tmp_path, clinic_a):
     assert "SECRET" not in exported and "Secret" not in exported
     records = read_siim_isic(tmp_path / "export" / "train.csv", tmp_path / "export" / "images")
     assert {r.patient_id for r in records} == {f"naevus_patient_{patient.pk}"}
+
+
+def test_export_gives_training_an_image_turned_by_its_recorded_orientation(tmp_path, clinic_a):
+    from classifier.inference.preprocessing import open_image
+    from portal.records.models import Lesion, LesionImage, Outcome, Patient
+
+    lesion = Lesion.objects.create(patient=Patient.objects.create(clinic=clinic_a, mrn="M1", birth_year=1971))
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (150, 60, 60)).save(buffer, "JPEG")
+    image = LesionImage(clinic=clinic_a, lesion=lesion, content_type="image/jpeg", sha256="0" * 64, width=20, height=40)
+    image.orientation = 6
+    image.file.save("x.jpg", ContentFile(buffer.getvalue()), save=True)
+    Outcome.objects.create(lesion=lesion, diagnosis="nevus", benign_malignant="benign", date=datetime.date(2024, 5, 2))
+
+    call_command("export_dataset", str(tmp_path / "export"), stdout=io.StringIO())
+
+    (exported,) = (tmp_path / "export" / "images").iterdir()
+    assert open_image(exported, target_size=16).size == (20, 40)

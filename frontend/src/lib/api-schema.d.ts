@@ -721,9 +721,11 @@ export interface components {
             readonly captured_at: string | null;
             /** Format: date-time */
             readonly uploaded_at: string;
+            /** @description As shown, after the orientation. */
             readonly width: number;
+            /** @description As shown, after the orientation. */
             readonly height: number;
-            /** @description Of the stored (re-encoded) file. */
+            /** @description Of the stored file. */
             readonly sha256: string;
             readonly file_url: string;
             readonly thumbnail_url: string;

@@ -2,9 +2,10 @@ import io
 import os
 import zlib
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
+from PIL import Image, ImageOps
 
 from classifier.models import Prediction
 from portal.records.models import LesionImage
@@ -68,17 +69,45 @@ def _exif_jpeg_with_gps_and_rotation() -> bytes:
     return out.getvalue()
 
 
-def test_exif_orientation_is_applied_and_all_metadata_is_stripped(as_user, alice, lesion):
+def test_exif_orientation_is_recorded_and_all_metadata_is_stripped(as_user, alice, lesion):
     raw = _exif_jpeg_with_gps_and_rotation()
     assert b"Dr Secret Name" in raw and b"John Doe" in raw
     assert _upload(as_user(alice), lesion, _file("a.jpg", raw)).status_code == 202
     image = LesionImage.objects.get()
     stored = image.file.open("rb").read()
-    assert b"Secret" not in stored and b"John Doe" not in stored
+    assert b"Secret" not in stored and b"John Doe" not in stored and b"Exif" not in stored
     with Image.open(io.BytesIO(stored)) as img:
-        assert img.size == (20, 40)
+        # The pixels as sent (not turned, not re-encoded); the turn is data on the record.
+        assert img.size == (40, 20)
         assert not img.getexif()
+        assert np.array_equal(np.asarray(img), np.asarray(Image.open(io.BytesIO(raw))))
+    assert image.orientation == 6
     assert (image.width, image.height) == (20, 40)
+
+
+def test_an_image_with_orientation_6_is_served_and_thumbnailed_turned_as_before(as_user, alice, lesion):
+    """The SPA shows `file/` in an <img> (browsers apply EXIF orientation) and `thumbnail/` as is."""
+    raw = _exif_jpeg_with_gps_and_rotation()
+    api = as_user(alice)
+    assert _upload(api, lesion, _file("a.jpg", raw)).status_code == 202
+    image = LesionImage.objects.get()
+    served = api.get(f"/api/v1/images/{image.pk}/file/")
+    body = b"".join(served.streaming_content) if served.streaming else served.content
+    assert b"Secret" not in body and b"John Doe" not in body
+    with Image.open(io.BytesIO(body)) as img:
+        assert dict(img.getexif()) == {0x0112: 6}
+        assert ImageOps.exif_transpose(img).size == (20, 40)
+    with Image.open(io.BytesIO(api.get(f"/api/v1/images/{image.pk}/thumbnail/").content)) as thumb:
+        assert thumb.size == (20, 40) and not thumb.getexif()
+
+
+def test_an_upright_jpeg_is_served_as_stored(as_user, alice, lesion):
+    api = as_user(alice)
+    assert _upload(api, lesion, _file("a.jpg", jpeg_bytes((40, 20)))).status_code == 202
+    image = LesionImage.objects.get()
+    served = api.get(f"/api/v1/images/{image.pk}/file/")
+    assert image.orientation == 1
+    assert b"".join(served.streaming_content) == image.file.open("rb").read()
 
 
 def _assert_refused(response, settings, code=None):

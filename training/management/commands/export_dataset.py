@@ -8,12 +8,12 @@ or a medical record number.
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import OuterRef, Subquery
 
+from portal.records.jpeg import with_orientation
 from portal.records.models import LesionImage, Outcome
 from portal.records.vocabulary import AnatomicSite, Diagnosis, Sex
 from training.core.data import SIIM_ISIC_COLUMNS as COLUMNS
@@ -58,8 +58,9 @@ class Command(BaseCommand):
                 patient = image.lesion.patient
                 name = f"naevus_{image.pk}"
                 suffix = Path(image.file.name).suffix.lower() or ".jpg"
-                with image.file.open("rb") as src, (images_dir / f"{name}{suffix}").open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                # Training's decoder applies EXIF orientation, so the export carries the record's.
+                with image.file.open("rb") as src:
+                    (images_dir / f"{name}{suffix}").write_bytes(with_orientation(src.read(), image.orientation))
                 taken = image.captured_at or image.uploaded_at
                 site = image.lesion.anatomic_site
                 writer.writerow(
