@@ -1,0 +1,148 @@
+"""Issue 16, item 5: audited reads under concurrency. Every `GET /patients/{id}/` writes one audit
+row, so this measures how the audit trail's append scales: requests/s at 1, 8 and 32 concurrent
+clients against the product's gunicorn (2 workers × 4 threads, as the Procfile runs it) on a
+PostgreSQL database of its own. The target is 32 clients ≥ 4× 1 client.
+
+    .venv/bin/python bench/audit_load.py [--seconds 15] [--clients 1,8,32] [--keep-logs DIR]
+
+Each client is a thread with its own keep-alive connection (one session cloned from a single
+login: 32 logins would trip the login throttle) that asks for the same clinic's patients, one
+after another, for the given seconds. The load average before and after is printed with the
+figures: on a shared machine it says how much of the CPU the bench actually had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import PASSWORD, USERNAME, Api, Figure, Stack, loadavg, percentile  # noqa: E402
+
+PATIENTS = 50
+
+
+def seed() -> list[int]:
+    """A clinic, its clinician and a few patients; returns the patients' ids."""
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Clinic, Membership, Role
+    from portal.records.models import Patient
+
+    clinic = Clinic.objects.create(name="Audit bench clinic")
+    user = get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
+    Membership.objects.create(user=user, clinic=clinic, role=Role.CLINICIAN)
+    return [
+        Patient.objects.create(clinic=clinic, mrn=f"A{i:05d}", name="Bench patient", sex="unknown").pk
+        for i in range(PATIENTS)
+    ]
+
+
+def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float) -> dict:
+    """`clients` threads reading patients back to back; returns the rate, latencies and errors."""
+    stop = threading.Event()
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+
+    def client(k: int) -> None:
+        own = api.clone()
+        i = k
+        while not stop.is_set():
+            start = time.perf_counter()
+            try:
+                ok = own.get(f"/patients/{patient_ids[i % len(patient_ids)]}/").status_code == 200
+            except requests.RequestException:
+                ok = False
+            if ok:
+                latencies[k].append(time.perf_counter() - start)
+            else:
+                errors[k] += 1
+            i += clients
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    elapsed = time.perf_counter() - start
+    done = [x for per in latencies for x in per]
+    return {
+        "clients": clients,
+        "requests": len(done),
+        "errors": sum(errors),
+        "rps": len(done) / elapsed,
+        "p50_ms": percentile(done, 50) * 1000,
+        "p95_ms": percentile(done, 95) * 1000,
+    }
+
+
+def audit_rows_and_verify() -> tuple[int, bool]:
+    from portal.audit.models import AuditEvent
+    from portal.audit.services import audit_verify
+
+    return AuditEvent.objects.count(), not audit_verify()
+
+
+def run(stack: Stack, *, clients: list[int], seconds: float, say) -> list[Figure]:
+    patient_ids = seed()
+    stack.start_web()
+    api = Api(stack.base_url).login()
+    load(api, patient_ids, clients=max(clients), seconds=2)  # warm up: connections, imports, caches
+    results = []
+    for n in clients:
+        before = loadavg()
+        r = load(api, patient_ids, clients=n, seconds=seconds)
+        r["load_before"], r["load_after"] = before, loadavg()
+        say(
+            f"{n:>3} clients: {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
+            f"errors {r['errors']}  (load {r['load_before']} -> {r['load_after']})"
+        )
+        results.append(r)
+    rows, intact = audit_rows_and_verify()
+    say(f"audit rows written: {rows}; audit verify: {'intact' if intact else 'BROKEN'}")
+    one, most = results[0], results[-1]
+    ratio = most["rps"] / one["rps"] if one["rps"] else None
+    return [
+        Figure(
+            figure=f"audited reads: {most['clients']} clients vs {one['clients']} client (GET /patients/{{id}}/)",
+            ours=f"{most['rps']:.1f} req/s",
+            baseline=f"{one['rps']:.1f} req/s",
+            ratio=ratio,
+            target="≥ 4×",
+            met=None if ratio is None else ratio >= 4 and intact,
+            note=f"{rows} audit rows, verify {'intact' if intact else 'BROKEN'}; "
+            + "; ".join(f"{r['clients']}: {r['rps']:.1f} req/s, {r['errors']} errors" for r in results),
+            data={"runs": results, "audit_rows": rows, "verify_intact": intact},
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--keep-logs", type=Path, help="keep gunicorn/redis logs in this folder")
+    args = parser.parse_args()
+    if args.keep_logs:
+        args.keep_logs.mkdir(parents=True, exist_ok=True)
+
+    def say(message: str) -> None:
+        print(f"[audit {time.strftime('%H:%M:%S')} load {loadavg()}] {message}", flush=True)
+
+    with Stack(keep_logs=args.keep_logs) as stack:
+        for f in run(stack, clients=[int(c) for c in args.clients.split(",")], seconds=args.seconds, say=say):
+            print(f"{f.figure}: {f.ours} vs {f.baseline}, ratio {f.ratio:.2f} (target {f.target}); {f.note}")
+
+
+if __name__ == "__main__":
+    main()
