@@ -19,6 +19,7 @@ figures: on a shared machine it says how much of the CPU the bench actually had.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -32,6 +33,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PASSWORD, USERNAME, Api, Figure, Stack, loadavg, percentile  # noqa: E402
 
 PATIENTS = 50
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (threads included)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def seed() -> list[int]:
@@ -50,8 +63,9 @@ def seed() -> list[int]:
     ]
 
 
-def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float) -> dict:
-    """`clients` threads reading patients back to back; returns the rate, latencies and errors."""
+def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float, web_pids: list[int]) -> dict:
+    """`clients` threads reading patients back to back; returns the rate, latencies, errors and the CPU
+    the web processes used (per request, and in cores: how much of the machine they got)."""
     stop = threading.Event()
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -72,6 +86,7 @@ def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float) -> d
             i += clients
 
     threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    cpu = cpu_seconds(web_pids)
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -80,6 +95,7 @@ def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float) -> d
     for t in threads:
         t.join(timeout=60)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(web_pids) - cpu
     done = [x for per in latencies for x in per]
     return {
         "clients": clients,
@@ -88,6 +104,8 @@ def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float) -> d
         "rps": len(done) / elapsed,
         "p50_ms": percentile(done, 50) * 1000,
         "p95_ms": percentile(done, 95) * 1000,
+        "web_cpu_ms_per_request": cpu / max(len(done), 1) * 1000,
+        "web_cores": cpu / elapsed,
     }
 
 
@@ -110,14 +128,21 @@ def appends(user, *, clients: int, seconds: float) -> dict:
             connections.close_all()
 
     threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(clients)]
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     for t in threads:
         t.start()
     time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join(timeout=60)
-    return {"clients": clients, "appends": sum(counts), "rps": sum(counts) / (time.perf_counter() - start)}
+    cpu, elapsed = time.process_time() - cpu, time.perf_counter() - start
+    return {
+        "clients": clients,
+        "appends": sum(counts),
+        "rps": sum(counts) / elapsed,
+        "cpu_ms_per_append": cpu / max(sum(counts), 1) * 1000,
+        "cores": cpu / elapsed,
+    }
 
 
 def audit_rows_and_verify() -> tuple[int, bool]:
@@ -137,19 +162,24 @@ def run(stack: Stack, *, clients: list[int], seconds: float, say) -> list[Figure
         before = loadavg()
         r = appends(user, clients=n, seconds=seconds)
         r["load_before"], r["load_after"] = before, loadavg()
-        say(f"{n:>3} threads: {r['rps']:7.1f} appends/s  (load {r['load_before']} -> {r['load_after']})")
+        say(
+            f"{n:>3} threads: {r['rps']:7.1f} appends/s  this process's CPU {r['cpu_ms_per_append']:.0f} ms/append, "
+            f"{r['cores']:.2f} cores  (load {r['load_before']} -> {r['load_after']})"
+        )
         appended.append(r)
     stack.start_web()
     api = Api(stack.base_url).login()
-    load(api, patient_ids, clients=max(clients), seconds=2)  # warm up: connections, imports, caches
+    web = stack.web_pids()
+    load(api, patient_ids, clients=max(clients), seconds=2, web_pids=web)  # warm up: connections, imports, caches
     results = []
     for n in clients:
         before = loadavg()
-        r = load(api, patient_ids, clients=n, seconds=seconds)
+        r = load(api, patient_ids, clients=n, seconds=seconds, web_pids=web)
         r["load_before"], r["load_after"] = before, loadavg()
         say(
             f"{n:>3} clients: {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
-            f"errors {r['errors']}  (load {r['load_before']} -> {r['load_after']})"
+            f"errors {r['errors']}  web CPU {r['web_cpu_ms_per_request']:.0f} ms/request, {r['web_cores']:.2f} cores  "
+            f"(load {r['load_before']} -> {r['load_after']})"
         )
         results.append(r)
     rows, intact = audit_rows_and_verify()
