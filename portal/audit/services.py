@@ -4,7 +4,7 @@ import random
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.core import context
@@ -97,15 +97,21 @@ class AuditDamage:
 def audit_verify() -> AuditDamage:
     """Walks every chain in append order. Any edit breaks the row's hash, any deletion, reordering
     or insertion inside a chain breaks the next row's link, and at a chain's end the head must
-    name the last row."""
+    name the last row. Rows and heads are read in one snapshot (REPEATABLE READ on PostgreSQL):
+    an append committed between the two reads would otherwise look like a row added around the head."""
     damage = AuditDamage()
     last = {}
-    for event in AuditEvent.objects.order_by("chain", "id").iterator(chunk_size=2000):
-        prev = last.get(event.chain, GENESIS)
-        if event.prev_hash != prev or event.hash != _digest(event.prev_hash, event_fields(event)):
-            damage.rows.append(event.pk)
-        last[event.chain] = event.hash
-    heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
+    outermost = not connection.in_atomic_block  # inside a caller's transaction, its isolation holds
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        for event in AuditEvent.objects.order_by("chain", "id").iterator(chunk_size=2000):
+            prev = last.get(event.chain, GENESIS)
+            if event.prev_hash != prev or event.hash != _digest(event.prev_hash, event_fields(event)):
+                damage.rows.append(event.pk)
+            last[event.chain] = event.hash
+        heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
     for chain in sorted(set(heads) | set(last)):
         if heads.get(chain) != last.get(chain, GENESIS):
             damage.chains.append(chain)

@@ -110,6 +110,32 @@ def test_many_concurrent_audited_writes_all_land_and_verify(alice):
     call_command("audit", "verify")
 
 
+def test_verifying_while_requests_append_finds_nothing_wrong(alice):
+    """Rows and heads must be read in one snapshot: an append committed between reading a chain's rows and
+    reading its head would look like a row added after the head."""
+    _append(alice)
+    stop = threading.Event()
+
+    def writer():
+        try:
+            while not stop.is_set():
+                _append(alice)
+        finally:
+            connections.close_all()
+
+    writers = [threading.Thread(target=writer) for _ in range(4)]
+    for w in writers:
+        w.start()
+    try:
+        found = [audit_verify() for _ in range(20)]
+    finally:
+        stop.set()
+        for w in writers:
+            w.join(timeout=30)
+    assert [d for d in found if d] == []
+    assert not audit_verify()
+
+
 @pytest.fixture
 def two_chains(alice):
     """Chain A: a1 a2 (a rolled-back append leaves an unused id) a3 a4, where a3 is appended by another
