@@ -63,6 +63,20 @@ def seed() -> list[int]:
     ]
 
 
+def in_threads(target, *, clients: int, seconds: float, stop: threading.Event) -> float:
+    """Runs `target(k)` in `clients` threads until `seconds` have passed and sets `stop`; returns the
+    seconds from the first start to the last join."""
+    threads = [threading.Thread(target=target, args=(k,), daemon=True) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    return time.perf_counter() - start
+
+
 def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float, web_pids: list[int]) -> dict:
     """`clients` threads reading patients back to back; returns the rate, latencies, errors and the CPU
     the web processes used (per request, and in cores: how much of the machine they got)."""
@@ -85,16 +99,8 @@ def load(api: Api, patient_ids: list[int], *, clients: int, seconds: float, web_
                 errors[k] += 1
             i += clients
 
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
     cpu = cpu_seconds(web_pids)
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    elapsed = time.perf_counter() - start
+    elapsed = in_threads(client, clients=clients, seconds=seconds, stop=stop)
     cpu = cpu_seconds(web_pids) - cpu
     done = [x for per in latencies for x in per]
     return {
@@ -127,15 +133,9 @@ def appends(user, *, clients: int, seconds: float) -> dict:
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(clients)]
-    cpu, start = time.process_time(), time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    cpu, elapsed = time.process_time() - cpu, time.perf_counter() - start
+    cpu = time.process_time()
+    elapsed = in_threads(writer, clients=clients, seconds=seconds, stop=stop)
+    cpu = time.process_time() - cpu
     return {
         "clients": clients,
         "appends": sum(counts),
