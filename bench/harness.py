@@ -204,6 +204,8 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "portal.settings.local",
             "DATABASE_URL": f"{PG_ADMIN_URL}/{self.db_name}",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            # Throttle and lockout counters shared by the web processes, as production keeps them.
+            "CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/1",
             "DJANGO_MEDIA_ROOT": str(self.tmp / "media"),
             "NAEVUS_MODEL_STORE": str(self.tmp / "models"),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",

@@ -8,6 +8,7 @@ Sections (full run ≈ 12–14 min on 2 CPU cores, --quick ≈ 5):
   training  6  training throughput (bench/training_throughput.py, in its own process)
   pipeline  2, 3, 4, 7  the product end to end (bench/pipeline.py)
   api       5  the API under load on a large clinic (bench/api_load.py)
+  audit     audited reads and audit appends at 1/8/32 clients (bench/audit_load.py, issue 16 item 5)
 Figure 8 (GPU: the CUDA backend GPU workers run vs ONNX Runtime on this CPU) is measured whenever
 PyTorch sees a CUDA device, and reported "not measured" otherwise.
 
@@ -38,7 +39,7 @@ sys.path.insert(0, str(BENCH))
 import harness  # noqa: E402
 from harness import Figure, loadavg  # noqa: E402
 
-SECTIONS = ("model", "training", "pipeline", "api")
+SECTIONS = ("model", "training", "pipeline", "api", "audit")
 RESULTS = ROOT / "var" / "bench" / "results.json"
 
 
@@ -242,6 +243,15 @@ def section_stack(sections: list[str], quick: bool, args) -> list[Figure]:
     return figures
 
 
+def section_audit(quick: bool, args) -> list[Figure]:
+    """A stack of its own: the audit figures count every audit row, and nothing else may write any."""
+    import audit_load
+
+    logs = Path(args.keep_logs) if args.keep_logs else None
+    with harness.Stack(keep_logs=logs) as stack:
+        return audit_load.run(stack, clients=[1, 8, 32], seconds=5 if quick else 15, say=say)
+
+
 def guarded(name: str, run) -> list[Figure]:
     """A failing section becomes a row that says so; the other sections still run."""
     start = time.perf_counter()
@@ -296,6 +306,8 @@ def main() -> None:
         figures += guarded("training", lambda: section_training(args.quick))
     if {"pipeline", "api"} & set(sections):
         figures += guarded("stack", lambda: section_stack(sections, args.quick, args))
+    if "audit" in sections:
+        figures += guarded("audit", lambda: section_audit(args.quick, args))
     figures += guarded("gpu", lambda: section_gpu(args.quick))
 
     elapsed = time.perf_counter() - started

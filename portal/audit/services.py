@@ -1,7 +1,10 @@
 import hashlib
 import json
+import random
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.core import context
@@ -52,7 +55,8 @@ def audit_record(
         outcome=outcome,
     )
     with transaction.atomic():
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"last_hash": GENESIS})
+        head = _lock_a_head()
+        event.chain = head.pk
         event.prev_hash = head.last_hash
         event.hash = _digest(event.prev_hash, event_fields(event))
         event.save()
@@ -61,12 +65,55 @@ def audit_record(
     return event
 
 
-def audit_verify() -> list[int]:
-    """Ids of rows whose hash or link does not match: empty when the chain is intact."""
-    broken = []
-    prev = GENESIS
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        if event.prev_hash != prev or event.hash != _digest(event.prev_hash, event_fields(event)):
-            broken.append(event.pk)
-        prev = event.hash
-    return broken
+def _lock_a_head() -> AuditChainHead:
+    """Any chain head no other transaction holds (SKIP LOCKED), so concurrent appends do not wait for
+    each other; when all are held (more writers than chains), wait for a random one. The lock lasts
+    until the caller's outermost transaction commits, which keeps each chain's `id` order its append
+    order. Heads are created on first use (a flushed test database has none)."""
+    chains = settings.NAEVUS_AUDIT_CHAINS
+    heads = AuditChainHead.objects.filter(pk__lte=chains)
+    free = heads.select_for_update(skip_locked=True).order_by("pk")
+    head = free.first()
+    if head is None and heads.count() < chains:
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(pk=pk, last_hash=GENESIS) for pk in range(1, chains + 1)], ignore_conflicts=True
+        )
+        head = free.first()
+    return head or heads.select_for_update().get(pk=random.randint(1, chains))
+
+
+@dataclass
+class AuditDamage:
+    """What `audit_verify` found: rows whose hash or link does not match, and chains whose head does not
+    name their last row (a row cut off the end, or rows added around the service). Empty when intact."""
+
+    rows: list[int] = field(default_factory=list)
+    chains: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.chains)
+
+
+def audit_verify() -> AuditDamage:
+    """Walks every chain in append order. Any edit breaks the row's hash, any deletion, reordering
+    or insertion inside a chain breaks the next row's link, and at a chain's end the head must
+    name the last row. Rows and heads are read in one snapshot (REPEATABLE READ on PostgreSQL):
+    an append committed between the two reads would otherwise look like a row added around the head."""
+    damage = AuditDamage()
+    last = {}
+    outermost = not connection.in_atomic_block  # inside a caller's transaction, its isolation holds
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        for event in AuditEvent.objects.order_by("chain", "id").iterator(chunk_size=2000):
+            prev = last.get(event.chain, GENESIS)
+            if event.prev_hash != prev or event.hash != _digest(event.prev_hash, event_fields(event)):
+                damage.rows.append(event.pk)
+            last[event.chain] = event.hash
+        heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
+    for chain in sorted(set(heads) | set(last)):
+        if heads.get(chain) != last.get(chain, GENESIS):
+            damage.chains.append(chain)
+    damage.rows.sort()
+    return damage

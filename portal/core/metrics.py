@@ -118,7 +118,8 @@ def audit_chain_state() -> dict | None:
     if fresh or not cache.add(f"{AUDIT_CACHE_KEY}:lock", 1, timeout=600):
         return state
     try:
-        state = {"broken": len(audit_verify()), "at": time.time()}
+        damage = audit_verify()
+        state = {"broken": len(damage.rows), "broken_chains": len(damage.chains), "at": time.time()}
         cache.set(AUDIT_CACHE_KEY, state, timeout=None)
     finally:
         cache.delete(f"{AUDIT_CACHE_KEY}:lock")
@@ -130,13 +131,20 @@ class AuditCollector:
         state = audit_chain_state()
         if state is None:
             return  # another process is verifying for the first time
-        intact = GaugeMetricFamily("naevus_audit_chain_intact", "1 when every audit row's hash and link matched.")
-        intact.add_metric([], int(state["broken"] == 0))
+        broken_chains = state.get("broken_chains", 0)  # absent from a state cached before chains were striped
+        intact = GaugeMetricFamily(
+            "naevus_audit_chain_intact", "1 when every audit row's hash and link and every chain's head matched."
+        )
+        intact.add_metric([], int(state["broken"] == 0 and broken_chains == 0))
         broken = GaugeMetricFamily("naevus_audit_chain_broken_rows", "Audit rows whose hash or link did not match.")
         broken.add_metric([], state["broken"])
+        heads = GaugeMetricFamily(
+            "naevus_audit_chain_broken_heads", "Audit chains whose head does not name their last row (rows cut off)."
+        )
+        heads.add_metric([], broken_chains)
         at = GaugeMetricFamily("naevus_audit_chain_verified_timestamp_seconds", "When the chain was last verified.")
         at.add_metric([], state["at"])
-        yield from (intact, broken, at)
+        yield from (intact, broken, heads, at)
 
 
 def _refusal(status: int, code: str, message: str) -> JsonResponse:

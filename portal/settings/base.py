@@ -290,6 +290,9 @@ NAEVUS_OPERATING_POINT_BOOTSTRAP = env.int("NAEVUS_OPERATING_POINT_BOOTSTRAP", d
 NAEVUS_METRICS_TOKEN = env("NAEVUS_METRICS_TOKEN", default="")
 # The audit chain is verified row by row: at most once per this many seconds, shared by every process.
 NAEVUS_METRICS_AUDIT_VERIFY_SECONDS = env.int("NAEVUS_METRICS_AUDIT_VERIFY_SECONDS", default=900)
+# Audit rows are appended to this many hash chains, each locked only while one request appends to it:
+# more chains than concurrent writers (web threads + workers) and audited requests never wait on each other.
+NAEVUS_AUDIT_CHAINS = env.int("NAEVUS_AUDIT_CHAINS", default=16)
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-predictions": {
         "task": "classifier.tasks.sweep",

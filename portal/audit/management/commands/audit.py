@@ -6,14 +6,17 @@ from portal.audit.services import audit_verify
 
 
 class Command(BaseCommand):
-    help = "Audit trail tools. `audit verify` checks the hash chain and exits 1 if a row was tampered with."
+    help = "Audit trail tools. `audit verify` checks the hash chains and exits 1 if a row was tampered with."
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["verify"])
 
     def handle(self, *args, **options):
-        broken = audit_verify()
-        if broken:
-            self.stderr.write(f"audit chain BROKEN at {len(broken)} row(s): ids {broken[:20]}")
+        damage = audit_verify()
+        if damage.rows:
+            self.stderr.write(f"audit chain BROKEN at {len(damage.rows)} row(s): ids {damage.rows[:20]}")
+        if damage.chains:
+            self.stderr.write(f"audit chain BROKEN at the end of chain(s) {damage.chains}: last row missing or added")
+        if damage:
             sys.exit(1)
         self.stdout.write("audit chain intact")
