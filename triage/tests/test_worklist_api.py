@@ -75,7 +75,7 @@ def test_the_refer_filter_and_the_counts_agree(as_user, alice, clinic_a, charlie
     counts = api.get("/api/v1/worklist/counts/").json()
 
     assert [row["prediction"]["risk_category"] for row in refer["results"]] == ["refer", "refer"]
-    assert counts == {"unreviewed": 3, "refer": 2}
+    assert counts == {"unreviewed": 3, "refer": 2, "awaiting_second_read": 0, "disagreement": 0, "follow_up_due": 0}
 
 
 def test_an_unknown_filter_is_a_400_naming_the_parameter(as_user, alice):
