@@ -337,3 +337,23 @@ def test_the_admin_shows_reviews_read_only(client_for, admin_user, alice, clinic
     assert post.status_code == 403
     assert client.get("/admin/triage/review/add/").status_code == 403
     assert Review.objects.get(pk=review["id"]).assessment == "benign"
+
+
+def test_another_clinics_signed_review_and_its_results_reads_are_a_404_for_charlie(
+    client_for, alice, charlie, clinic_a, version
+):
+    """The access matrix's review is a draft, hidden from everyone but its reader anyway: a signed one shows
+    that the clinic scope itself holds."""
+    prediction = _result(clinic_a, version, probability=0.2)
+    review = _read(client_for(alice), prediction, assessment="benign", management="discharge", notes="Alder notes")
+    api = client_for(charlie)
+
+    responses = [
+        api.get(f"/api/v1/reviews/{review['id']}/"),
+        api.post(f"/api/v1/reviews/{review['id']}/amend/", {"assessment": "malignant", "management": "excise"}),
+        api.get(f"/api/v1/predictions/{prediction.pk}/reviews/"),
+    ]
+
+    assert [r.status_code for r in responses] == [404, 404, 404]
+    assert not any(b"Alder notes" in r.content for r in responses)
+    assert Review.objects.count() == 1
