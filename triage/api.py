@@ -1,14 +1,20 @@
 """Views translate: parse, call one selector, shape the output."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.audit.models import Action
 from portal.core.pagination import PageNumberPagination
 
-from . import selectors
+from . import selectors, services
 from .serializers import (
+    ReviewListSerializer,
+    ReviewSerializer,
+    ReviewUpdateSerializer,
+    ReviewWriteSerializer,
     WorklistCountsSerializer,
     WorklistItemSerializer,
     WorklistLesionSerializer,
@@ -50,3 +56,60 @@ class WorklistLesionApi(APIView):
     def get(self, request, lesion_id: int):
         lesion = selectors.worklist_item(user=request.user, lesion_id=lesion_id, kind=_kind(request))
         return Response(WorklistLesionSerializer(lesion).data)
+
+
+class PredictionReviewsApi(APIView):
+    @extend_schema(operation_id="prediction_reviews_list", responses=ReviewListSerializer)
+    def get(self, request, prediction_id: int):
+        return Response(
+            ReviewListSerializer(selectors.review_list(user=request.user, prediction_id=prediction_id)).data
+        )
+
+    @extend_schema(
+        operation_id="prediction_reviews_create", request=ReviewWriteSerializer, responses={201: ReviewSerializer}
+    )
+    def post(self, request, prediction_id: int):
+        prediction = selectors.prediction_for_review(user=request.user, prediction_id=prediction_id)
+        data = ReviewWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        consensus = data.validated_data.pop("consensus")
+        review = services.review_create(
+            user=request.user, prediction=prediction, data=data.validated_data, consensus=consensus
+        )
+        review.is_current = False
+        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewDetailApi(APIView):
+    @extend_schema(responses=ReviewSerializer)
+    def get(self, request, review_id: int):
+        return Response(ReviewSerializer(selectors.review_get(user=request.user, review_id=review_id)).data)
+
+    @extend_schema(request=ReviewUpdateSerializer, responses=ReviewSerializer)
+    def patch(self, request, review_id: int):
+        review = selectors.review_get(user=request.user, review_id=review_id, audit=False, action=Action.UPDATE)
+        data = ReviewUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        review = services.review_update(user=request.user, review=review, data=data.validated_data)
+        return Response(ReviewSerializer(review).data)
+
+
+class ReviewSignApi(APIView):
+    @extend_schema(request=None, responses=ReviewSerializer)
+    def post(self, request, review_id: int):
+        review = selectors.review_get(user=request.user, review_id=review_id, audit=False, action=Action.EXECUTE)
+        review = services.review_sign(user=request.user, review=review)
+        review.is_current = True
+        return Response(ReviewSerializer(review).data)
+
+
+class ReviewAmendApi(APIView):
+    @extend_schema(request=ReviewWriteSerializer, responses={201: ReviewSerializer})
+    def post(self, request, review_id: int):
+        review = selectors.review_get(user=request.user, review_id=review_id, audit=False, action=Action.CREATE)
+        data = ReviewWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        data.validated_data.pop("consensus")
+        amendment = services.review_amend(user=request.user, review=review, data=data.validated_data)
+        amendment.is_current = True
+        return Response(ReviewSerializer(amendment).data, status=status.HTTP_201_CREATED)

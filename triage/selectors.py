@@ -1,10 +1,8 @@
 """The worklist: the clinic's analysed lesions that wait for a clinician, riskiest first. One row per lesion,
 its latest result (the newest image's done prediction). Scoped to the user's clinic and audited, like every
-read of patient data.
-
-Reviews do not exist yet (issue #14 item 2), so every analysed lesion is unreviewed; the filters that need
-reviews, second reads or follow-up dates (disagreement, awaiting second read, follow-up due) are not built, and
-"awaiting biopsy" needs a review's management decision too."""
+read of patient data. The filters that read reviews (unreviewed, awaiting second read, disagreement,
+follow-up due) share their definitions with one result's state (triage/reviews.py). "Awaiting biopsy" is not
+built yet."""
 
 from django.db.models import Case, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, TextChoices, Value, When
 from django.db.models.functions import Coalesce
@@ -14,12 +12,18 @@ from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.records.models import Lesion, LesionImage
 from portal.records.models import Outcome as ClinicalOutcome
-from portal.records.selectors import clinic_filter, lesion_get
+from portal.records.selectors import _deny, clinic_filter, lesion_get
+
+from .models import ReadKind, Review
+from .reviews import annotate_reads, awaiting_second_read_q, disagreement_q, state_of
 
 
 class WorklistFilter(TextChoices):
     UNREVIEWED = "unreviewed", "Unreviewed"
-    REFER = "refer", "Refer"
+    REFER = "refer", "Refer, unreviewed"
+    AWAITING_SECOND_READ = "awaiting_second_read", "Awaiting second read"
+    DISAGREEMENT = "disagreement", "Disagreement between readers"
+    FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
 
 
 def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
@@ -32,9 +36,18 @@ def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
     lesions = Lesion.objects.filter(clinic_filter(user=user, field="patient__clinic")).annotate(
         latest_prediction=Subquery(latest.values("id")[:1])
     )
-    qs = Prediction.objects.filter(pk__in=lesions.exclude(latest_prediction=None).values("latest_prediction"))
-    if kind == WorklistFilter.REFER:
-        qs = qs.filter(risk_category=Prediction.Risk.REFER)
+    qs = annotate_reads(
+        Prediction.objects.filter(pk__in=lesions.exclude(latest_prediction=None).values("latest_prediction"))
+    )
+    qs = qs.filter(
+        {
+            WorklistFilter.UNREVIEWED: Q(has_first=False),
+            WorklistFilter.REFER: Q(has_first=False, risk_category=Prediction.Risk.REFER),
+            WorklistFilter.AWAITING_SECOND_READ: awaiting_second_read_q(),
+            WorklistFilter.DISAGREEMENT: disagreement_q(),
+            WorklistFilter.FOLLOW_UP_DUE: Q(follow_up_due=True),
+        }[kind]
+    )
     return qs.annotate(
         refer_rank=Case(
             When(risk_category=Prediction.Risk.REFER, then=Value(0)), default=Value(1), output_field=IntegerField()
@@ -85,3 +98,80 @@ def worklist_item(*, user, lesion_id: int, kind: WorklistFilter = WorklistFilter
         user=user, action=Action.READ, object_type="worklist_item", object_id=lesion.pk, patient_id=lesion.patient_id
     )
     return lesion
+
+
+def _prediction_get(*, user, prediction_id, action: Action) -> Prediction:
+    prediction = (
+        Prediction.objects.select_related("image__lesion")
+        .filter(clinic_filter(user=user, field="image__clinic"), pk=prediction_id, image__lesion__isnull=False)
+        .first()
+    )
+    if prediction is None:
+        raise _deny(user=user, object_type="prediction", object_id=prediction_id, action=action)
+    return prediction
+
+
+def _visible(*, user, reviews: list[Review]) -> tuple[list[Review], int]:
+    """The reviews of one result this user may see, and how many are withheld: their own always; others'
+    drafts never; the first read (every version) not while its second read is awaited — the second reader
+    reads blind."""
+    current = [r for r in reviews if r.signed_at and not any(o.supersedes_id == r.pk and o.signed_at for o in reviews)]
+    blind = state_of(current) == "awaiting_second_read"
+    first_reader = next((r.reader_id for r in current if r.kind == ReadKind.FIRST), None)
+    shown = [
+        r
+        for r in reviews
+        if r.reader_id == user.pk
+        or (r.signed_at and not (blind and r.kind == ReadKind.FIRST and first_reader != user.pk))
+    ]
+    withheld = sum(1 for r in reviews if r.signed_at) - sum(1 for r in shown if r.signed_at)
+    return shown, withheld
+
+
+def review_list(*, user, prediction_id) -> dict:
+    """One result's reads as this user may see them, its state and the reads withheld from them."""
+    prediction = _prediction_get(user=user, prediction_id=prediction_id, action=Action.READ)
+    reviews = list(Review.objects.filter(prediction=prediction).select_related("reader").order_by("created_at", "id"))
+    shown, withheld = _visible(user=user, reviews=reviews)
+    current = [r for r in reviews if r.signed_at and not any(o.supersedes_id == r.pk and o.signed_at for o in reviews)]
+    for review in shown:
+        review.is_current = review in current
+    audit_record(
+        user=user,
+        action=Action.READ,
+        object_type="review_list",
+        object_id=prediction.pk,
+        patient_id=prediction.image.lesion.patient_id,
+    )
+    return {"prediction_id": prediction.pk, "state": state_of(current), "withheld": withheld, "reviews": shown}
+
+
+def review_get(*, user, review_id, audit: bool = True, action: Action = Action.READ) -> Review:
+    """One review, if this user may see it (else 404, audited as denied, as for another clinic's)."""
+    review = (
+        Review.objects.select_related("prediction__image__lesion", "reader")
+        .filter(clinic_filter(user=user, field="clinic"), pk=review_id)
+        .first()
+    )
+    if review is not None:
+        siblings = list(Review.objects.filter(prediction_id=review.prediction_id))
+        shown, _ = _visible(user=user, reviews=siblings)
+        review = review if any(r.pk == review.pk for r in shown) else None
+    if review is None:
+        raise _deny(user=user, object_type="review", object_id=review_id, action=action)
+    review.is_current = review.signed_at is not None and not any(
+        r.supersedes_id == review.pk and r.signed_at for r in siblings
+    )
+    if audit:
+        audit_record(
+            user=user,
+            action=Action.READ,
+            object_type="review",
+            object_id=review.pk,
+            patient_id=review.prediction.image.lesion.patient_id,
+        )
+    return review
+
+
+def prediction_for_review(*, user, prediction_id) -> Prediction:
+    return _prediction_get(user=user, prediction_id=prediction_id, action=Action.CREATE)

@@ -5,6 +5,8 @@ from rest_framework import serializers
 from classifier.serializers import PredictionSerializer
 from portal.records.serializers import ImageSerializer, OutcomeSerializer
 
+from .models import Assessment, Management, ReadKind, Review
+from .reviews import STATES
 from .selectors import WorklistFilter
 
 
@@ -40,6 +42,9 @@ class WorklistItemSerializer(serializers.Serializer):
 class WorklistCountsSerializer(serializers.Serializer):
     unreviewed = serializers.IntegerField()
     refer = serializers.IntegerField()
+    awaiting_second_read = serializers.IntegerField()
+    disagreement = serializers.IntegerField()
+    follow_up_due = serializers.IntegerField()
 
 
 class WorklistLesionSerializer(serializers.Serializer):
@@ -52,3 +57,48 @@ class WorklistLesionSerializer(serializers.Serializer):
     images = ImageSerializer(many=True, source="item_images")
     outcomes = OutcomeSerializer(many=True, source="item_outcomes")
     next_lesion_id = serializers.IntegerField(allow_null=True)
+
+
+class ReviewWriteSerializer(serializers.Serializer):
+    """What a reader types. The agreement with the model is derived; which read it is follows from the
+    result's state (`consensus` asks for a consensus note where readers disagree)."""
+
+    assessment = serializers.ChoiceField(choices=Assessment.choices)
+    management = serializers.ChoiceField(choices=Management.choices)
+    follow_up_date = serializers.DateField(required=False, allow_null=True, default=None)
+    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    consensus = serializers.BooleanField(required=False, default=False, write_only=True)
+
+
+class ReviewUpdateSerializer(serializers.Serializer):
+    assessment = serializers.ChoiceField(choices=Assessment.choices, required=False)
+    management = serializers.ChoiceField(choices=Management.choices, required=False)
+    follow_up_date = serializers.DateField(required=False, allow_null=True)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=ReadKind.choices)
+    reader_id = serializers.IntegerField()
+    reader_email = serializers.EmailField(source="reader.email")
+    signed = serializers.SerializerMethodField()
+    is_current = serializers.BooleanField(help_text="Signed, and no signed amendment supersedes it.")
+
+    class Meta:
+        model = Review
+        fields = [
+            "id", "prediction_id", "kind", "reader_id", "reader_email", "assessment", "management", "follow_up_date",
+            "notes", "agrees_with_model", "model_risk", "needs_second_read", "supersedes", "signed", "signed_at",
+            "is_current", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_signed(self, obj) -> bool:
+        return obj.signed_at is not None
+
+
+class ReviewListSerializer(serializers.Serializer):
+    prediction_id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=[(s, s) for s in STATES])
+    withheld = serializers.IntegerField(help_text="Signed reads hidden from you until you sign the second read.")
+    reviews = ReviewSerializer(many=True)

@@ -217,6 +217,9 @@ SPECTACULAR_SETTINGS = {
         "HealthStatusEnum": ["ok", "error"],
         "QualityReasonEnum": "classifier.serializers.QUALITY_REASONS",
         "UploadImageTypeEnum": "portal.records.vocabulary.UploadImageType",
+        "KindEnum": "portal.records.vocabulary.ImageKind",
+        "ReadKindEnum": "triage.models.ReadKind",
+        "ReviewStateEnum": "triage.reviews.STATES",
     },
 }
 

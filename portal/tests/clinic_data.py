@@ -15,6 +15,7 @@ from portal.accounts.models import Invitation, Membership
 from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.records.models import Lesion, LesionImage, Outcome, Patient
+from triage.models import Review, ReviewPolicy
 
 from .factories import LesionFactory, LesionImageFactory, PatientFactory, png_bytes
 
@@ -31,6 +32,7 @@ class ClinicData:
     batch: BatchJob
     invitation: Invitation
     operating_point: ClinicOperatingPoint
+    review: Review
     markers: list[str] = field(default_factory=list)
 
     def ids(self) -> dict[str, int]:
@@ -42,12 +44,14 @@ class ClinicData:
             "prediction_id": self.prediction.pk,
             "batch_id": self.batch.pk,
             "operating_point_id": self.operating_point.pk,
+            "review_id": self.review.pk,
         }
 
     def objects(self) -> list:
         return [
             self.patient, self.lesion, self.image, self.outcome, self.prediction, self.batch, self.invitation,
-            self.operating_point, self.user, self.user.membership, self.clinic,
+            self.operating_point, self.review, self.review.prediction, self.clinic.review_policy, self.user,
+            self.user.membership, self.clinic,
         ]  # fmt: skip
 
 
@@ -107,13 +111,37 @@ def clinic_data_create(*, clinic, user, tag: str, model_version) -> ClinicData:
         created_by=user,
     )
     operating_point.reliability_plot.save("reliability.png", ContentFile(png_bytes()))
+    # A draft read of the lesion's earlier visit (its own result), so that the reviews routes have a review
+    # to open, edit, sign and amend while the visit above is still unread.
+    earlier = LesionImageFactory(lesion=lesion, sha256=hashlib.sha256(f"{tag} earlier".encode()).hexdigest())
+    earlier_prediction = Prediction.objects.create(
+        image=earlier,
+        model_version=model_version,
+        image_sha256=earlier.sha256,
+        status=Prediction.Status.DONE,
+        melanoma_probability=0.2,
+        risk_category=Prediction.Risk.ROUTINE,
+        threshold=0.3,
+    )
+    review = Review.objects.create(
+        clinic=clinic,
+        prediction=earlier_prediction,
+        reader=user,
+        kind="first",
+        assessment="benign",
+        management="discharge",
+        notes=f"{tag} review notes",
+        agrees_with_model=True,
+        model_risk="routine",
+    )
+    ReviewPolicy.objects.create(clinic=clinic, second_read_share=0.25)
     audit_record(user=user, action=Action.READ, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
     markers = [
         clinic.name, patient.mrn, patient.name, lesion.label, image.original_name, image.sha256, outcome.notes,
-        batch.name, prediction.error, f"{tag.lower()}-rejected.jpg", invitation.email, user.email,
+        batch.name, prediction.error, f"{tag.lower()}-rejected.jpg", invitation.email, user.email, review.notes,
     ]  # fmt: skip
     return ClinicData(
-        clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, operating_point, markers
+        clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, operating_point, review, markers
     )
 
 
@@ -135,6 +163,8 @@ def clinic_state(clinic) -> dict:
         "memberships": Membership.objects.filter(clinic=clinic),
         "operating_points": ClinicOperatingPoint.objects.filter(clinic=clinic),
         "users": User.objects.filter(membership__clinic=clinic),
+        "reviews": Review.objects.filter(Q(clinic=clinic) | Q(prediction__image__clinic=clinic)),
+        "review_policies": ReviewPolicy.objects.filter(clinic=clinic),
     }
     return {name: list(qs.distinct().order_by("pk").values()) for name, qs in querysets.items()}
 

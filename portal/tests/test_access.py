@@ -39,7 +39,7 @@ pytestmark = pytest.mark.django_db
 VERBS = ("get", "post", "put", "patch", "delete")
 PUBLIC = {"health", "schema", "schema-ui", "auth-csrf", "auth-login", "auth-logout"}
 # Route kwargs that name one clinic's patient data, those that name shared objects, and the rest.
-OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id", "operating_point_id"}
+OBJECT_KINDS = {"patient_id", "lesion_id", "image_id", "prediction_id", "batch_id", "operating_point_id", "review_id"}
 SHARED_KINDS = {"model_version_id"}
 # What a denied attempt is audited as: a refused write is an attempted write, not a read.
 ATTEMPTED = {"get": {Action.READ}, "patch": {Action.UPDATE}, "put": {Action.UPDATE}, "delete": {Action.DELETE}}
@@ -143,6 +143,11 @@ def valid_body(name: str, verb: str, *, model_version) -> tuple[dict, str]:
         ("batch-cancel", "post"): ({}, "json"),
         ("batch-retry", "post"): ({}, "json"),
         ("model-activate", "post"): ({}, "json"),
+        # The URL conf's order is the probes' order: a draft is edited, then signed, then amended.
+        ("prediction-reviews", "post"): ({"assessment": "suspicious", "management": "excise"}, "json"),
+        ("review-detail", "patch"): ({"notes": f"probe {n}"}, "json"),
+        ("review-sign", "post"): ({}, "json"),
+        ("review-amend", "post"): ({"assessment": "benign", "management": "discharge"}, "json"),
     }
     if verb == "get":
         return {}, "json"

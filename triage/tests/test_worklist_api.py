@@ -8,6 +8,7 @@ from django.utils import timezone
 from classifier.models import Prediction
 from portal.audit.models import AuditEvent, Outcome
 from portal.tests.factories import LesionFactory, LesionImageFactory, ModelVersionFactory, PatientFactory
+from triage.models import Review
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +76,7 @@ def test_the_refer_filter_and_the_counts_agree(as_user, alice, clinic_a, charlie
     counts = api.get("/api/v1/worklist/counts/").json()
 
     assert [row["prediction"]["risk_category"] for row in refer["results"]] == ["refer", "refer"]
-    assert counts == {"unreviewed": 3, "refer": 2}
+    assert counts == {"unreviewed": 3, "refer": 2, "awaiting_second_read": 0, "disagreement": 0, "follow_up_due": 0}
 
 
 def test_an_unknown_filter_is_a_400_naming_the_parameter(as_user, alice):
@@ -143,10 +144,33 @@ def _queries(api, url):
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("url", ["/api/v1/worklist/", "/api/v1/worklist/counts/", "/api/v1/worklist/lesions/{lesion}/"])
+def _disagreeing_reads(lesion, reader):
+    """Signed reads of the lesion's newest result that disagree, with a follow-up that has come: a row in
+    every review filter."""
+    latest = Prediction.objects.filter(image__lesion=lesion).order_by("-image__uploaded_at", "-id").first()
+    for kind, assessment in (("first", "benign"), ("second", "malignant")):
+        Review.objects.create(
+            clinic=lesion.patient.clinic, prediction=latest, reader=reader, kind=kind, assessment=assessment,
+            management="routine_follow_up", follow_up_date=NOW.date(), agrees_with_model=False,
+            model_risk="refer", needs_second_read=True, signed_at=NOW,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/worklist/",
+        "/api/v1/worklist/?filter=disagreement",
+        "/api/v1/worklist/?filter=follow_up_due",
+        "/api/v1/worklist/counts/",
+        "/api/v1/worklist/lesions/{lesion}/",
+    ],
+)
 def test_the_worklist_costs_the_same_queries_at_two_data_sizes(as_user, alice, clinic_a, url):
     version = ModelVersionFactory(threshold=0.5)
     lesion = _result(clinic_a, version, probability=0.9)
+    if "filter=" in url:
+        _disagreeing_reads(lesion, alice)  # a row in the review filters at the small size too
     api = as_user(alice)
     url = url.format(lesion=lesion.pk)
     _queries(api, url)  # warm: session, audit chain head
@@ -155,6 +179,7 @@ def test_the_worklist_costs_the_same_queries_at_two_data_sizes(as_user, alice, c
     for i in range(15):
         other = _result(clinic_a, version, probability=i / 15, minutes_ago=i)
         _result(clinic_a, version, probability=0.5, lesion=other)
+        _disagreeing_reads(other, alice)
     for _ in range(4):
         _result(clinic_a, version, probability=0.3, lesion=lesion)
 

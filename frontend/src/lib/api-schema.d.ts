@@ -514,6 +514,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/predictions/{prediction_id}/reviews/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["prediction_reviews_list"];
+        put?: never;
+        post: operations["prediction_reviews_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reviews/{review_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["reviews_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch: operations["reviews_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/reviews/{review_id}/amend/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["reviews_amend_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reviews/{review_id}/sign/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["reviews_sign_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/worklist/": {
         parameters: {
             query?: never;
@@ -577,6 +641,13 @@ export interface components {
          * @enum {string}
          */
         AnatomicSiteEnum: "head/neck" | "upper extremity" | "lower extremity" | "torso" | "palms/soles" | "oral/genital" | "unknown";
+        /**
+         * @description * `benign` - Benign
+         *     * `suspicious` - Suspicious
+         *     * `malignant` - Malignant
+         * @enum {string}
+         */
+        AssessmentEnum: "benign" | "suspicious" | "malignant";
         Batch: {
             readonly id: number;
             readonly name: string;
@@ -778,6 +849,15 @@ export interface components {
             username: string;
             password: string;
         };
+        /**
+         * @description * `discharge` - Discharge
+         *     * `routine_follow_up` - Routine follow-up
+         *     * `short_term_monitoring` - Short-term monitoring
+         *     * `excise` - Excise / biopsy
+         *     * `urgent_referral` - Urgent referral
+         * @enum {string}
+         */
+        ManagementEnum: "discharge" | "routine_follow_up" | "short_term_monitoring" | "excise" | "urgent_referral";
         Me: {
             id: number;
             username: string;
@@ -967,6 +1047,13 @@ export interface components {
             /** @default  */
             notes?: string;
         };
+        PatchedReviewUpdateRequest: {
+            assessment?: components["schemas"]["AssessmentEnum"];
+            management?: components["schemas"]["ManagementEnum"];
+            /** Format: date */
+            follow_up_date?: string | null;
+            notes?: string;
+        };
         Patient: {
             readonly id: number;
             /** Medical record number */
@@ -1071,8 +1158,75 @@ export interface components {
          * @enum {string}
          */
         QualityReasonEnum: "blurred" | "over_exposed" | "under_exposed" | "lesion_too_small" | "lesion_fills_frame";
+        /**
+         * @description * `first` - First read
+         *     * `second` - Second read
+         *     * `third` - Third read
+         *     * `consensus` - Consensus note
+         * @enum {string}
+         */
+        ReadKindEnum: "first" | "second" | "third" | "consensus";
         RerunRequest: {
             model_version: number;
+        };
+        Review: {
+            readonly id: number;
+            readonly prediction_id: number;
+            kind: components["schemas"]["ReadKindEnum"];
+            reader_id: number;
+            /** Format: email */
+            reader_email: string;
+            readonly assessment: components["schemas"]["AssessmentEnum"];
+            readonly management: components["schemas"]["ManagementEnum"];
+            /** Format: date */
+            readonly follow_up_date: string | null;
+            readonly notes: string;
+            /** @description Derived from the result's risk and the assessment. */
+            readonly agrees_with_model: boolean;
+            /** @description The result's risk category the agreement was read on. */
+            readonly model_risk: string;
+            /** @description First reads: set by the policy at signing. */
+            readonly needs_second_read: boolean;
+            readonly supersedes: number | null;
+            readonly signed: boolean;
+            /** Format: date-time */
+            readonly signed_at: string | null;
+            /** @description Signed, and no signed amendment supersedes it. */
+            is_current: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        ReviewList: {
+            prediction_id: number;
+            state: components["schemas"]["ReviewStateEnum"];
+            /** @description Signed reads hidden from you until you sign the second read. */
+            withheld: number;
+            reviews: components["schemas"]["Review"][];
+        };
+        /**
+         * @description * `unreviewed` - unreviewed
+         *     * `awaiting_second_read` - awaiting_second_read
+         *     * `disagreement` - disagreement
+         *     * `resolved` - resolved
+         *     * `complete` - complete
+         * @enum {string}
+         */
+        ReviewStateEnum: "unreviewed" | "awaiting_second_read" | "disagreement" | "resolved" | "complete";
+        /**
+         * @description What a reader types. The agreement with the model is derived; which read it is follows from the
+         *     result's state (`consensus` asks for a consensus note where readers disagree).
+         */
+        ReviewWriteRequest: {
+            assessment: components["schemas"]["AssessmentEnum"];
+            management: components["schemas"]["ManagementEnum"];
+            /** Format: date */
+            follow_up_date?: string | null;
+            /** @default  */
+            notes?: string;
+            /** @default false */
+            consensus?: boolean;
         };
         /**
          * @description * `refer` - Refer
@@ -1119,6 +1273,9 @@ export interface components {
         WorklistCounts: {
             unreviewed: number;
             refer: number;
+            awaiting_second_read: number;
+            disagreement: number;
+            follow_up_due: number;
         };
         /** @description One row of the queue: a lesion and its latest result (a done prediction). */
         WorklistItem: {
@@ -3458,11 +3615,434 @@ export interface operations {
             };
         };
     };
+    prediction_reviews_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                prediction_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewList"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    prediction_reviews_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                prediction_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewWriteRequest"];
+                "multipart/form-data": components["schemas"]["ReviewWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReviewWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reviews_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reviews_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedReviewUpdateRequest"];
+                "multipart/form-data": components["schemas"]["PatchedReviewUpdateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedReviewUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reviews_amend_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewWriteRequest"];
+                "multipart/form-data": components["schemas"]["ReviewWriteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReviewWriteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reviews_sign_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     worklist_list: {
         parameters: {
             query?: {
                 /** @description Which queue (default unreviewed). */
-                filter?: "refer" | "unreviewed";
+                filter?: "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Number of results to return per page. */
@@ -3579,7 +4159,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Which queue (default unreviewed). */
-                filter?: "refer" | "unreviewed";
+                filter?: "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
             };
             header?: never;
             path: {

@@ -1,0 +1,78 @@
+"""What a result's reads add up to: one definition for the worklist's filters (as queryset expressions) and
+for one result's state (in Python), so that the list and the item never disagree.
+
+- current read: a signed review that no signed review supersedes;
+- awaiting second read: the current first read needs one and no second read is signed;
+- disagreement: the current first and second reads differ in assessment or in management, and no third
+  read or consensus note is signed;
+- follow-up due: a current read's follow-up date has come (the lesion's newest result: a new visit
+  replaces the item)."""
+
+import hashlib
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from .models import FOLLOW_UP_KINDS, Assessment, ReadKind, Review
+
+STATES = ("unreviewed", "awaiting_second_read", "disagreement", "resolved", "complete")
+
+
+def model_agrees(*, risk: str, assessment: str) -> bool:
+    """A refer agrees with a suspicious or malignant assessment; a routine result with a benign one."""
+    return (risk == "refer") == (assessment != Assessment.BENIGN)
+
+
+def share_draw(review_id: int) -> float:
+    """A number in [0, 1) fixed by the review's id: the "random share" is reproducible and testable."""
+    return int.from_bytes(hashlib.sha256(f"naevus-second-read:{review_id}".encode()).digest()[:8], "big") / 2**64
+
+
+def current_reviews() -> QuerySet[Review]:
+    newer = Review.objects.filter(supersedes=OuterRef("pk"), signed_at__isnull=False)
+    return Review.objects.filter(signed_at__isnull=False).exclude(Exists(newer))
+
+
+def annotate_reads(qs: QuerySet, *, prediction: str = "pk") -> QuerySet:
+    """Adds has_first, awaiting_second_read, disagreement and follow_up_due to a queryset of predictions
+    (`prediction` is the path to the prediction's id): five correlated subqueries, whatever the size."""
+    mine = current_reviews().filter(prediction=OuterRef(prediction))
+    first, second = mine.filter(kind=ReadKind.FIRST), mine.filter(kind=ReadKind.SECOND)
+    resolution = mine.filter(kind__in=[ReadKind.THIRD, ReadKind.CONSENSUS])
+    qs = qs.annotate(
+        has_first=Exists(first),
+        first_needs_second=Exists(first.filter(needs_second_read=True)),
+        has_second=Exists(second),
+        has_resolution=Exists(resolution),
+        first_assessment=Subquery(first.values("assessment")[:1]),
+        first_management=Subquery(first.values("management")[:1]),
+        second_assessment=Subquery(second.values("assessment")[:1]),
+        second_management=Subquery(second.values("management")[:1]),
+        follow_up_due=Exists(
+            mine.filter(management__in=[m.value for m in FOLLOW_UP_KINDS], follow_up_date__lte=timezone.localdate())
+        ),
+    )
+    return qs
+
+
+def awaiting_second_read_q() -> Q:
+    return Q(first_needs_second=True, has_second=False)
+
+
+def disagreement_q() -> Q:
+    differs = ~Q(first_assessment=F("second_assessment")) | ~Q(first_management=F("second_management"))
+    return Q(has_first=True, has_second=True, has_resolution=False) & differs
+
+
+def state_of(reads: list[Review]) -> str:
+    """The state of one result from its current reads (the same rules as the Q objects above)."""
+    by_kind = {review.kind: review for review in reads}
+    first, second = by_kind.get(ReadKind.FIRST), by_kind.get(ReadKind.SECOND)
+    if first is None:
+        return "unreviewed"
+    if first.needs_second_read and second is None:
+        return "awaiting_second_read"
+    if second is not None and (first.assessment, first.management) != (second.assessment, second.management):
+        resolved = ReadKind.THIRD in by_kind or ReadKind.CONSENSUS in by_kind
+        return "resolved" if resolved else "disagreement"
+    return "complete"
