@@ -356,6 +356,15 @@ if (flows.includes('session')) {
         await page.getByRole('heading', { name: first ?? '', level: 1 }).waitFor();
         await page.getByRole('article').first().getByText(/Melanoma probability \d/).waitFor();
         await shot(page, '07c-worklist-lesion');
+        // Sign a first read (benign, discharge): the lesion leaves the unreviewed queue and its count drops by one.
+        const review = page.getByRole('region', { name: 'Review' });
+        await review.getByText('Not reviewed yet').waitFor();
+        await review.getByRole('button', { name: 'Sign review' }).click();
+        await review.getByText(/^(Review complete|Awaiting a second read)$/).waitFor();
+        await review.getByRole('article', { name: /^First read by / }).waitFor();
+        check((await review.getByRole('button', { name: 'Sign review' }).count()) === 0, 'the review form is still open after signing');
+        await nav.getByLabel(`${count - 1} unreviewed`).waitFor();
+        await shot(page, '07d-worklist-signed');
         // Four lesions wait (checked above), so the first one has a next one in the queue.
         const before = page.url();
         await page.getByRole('link', { name: 'Next lesion' }).click();

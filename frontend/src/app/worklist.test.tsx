@@ -1,8 +1,8 @@
 import { screen, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 
-import type { WorklistItem, WorklistLesion } from '@/lib/api-types';
-import { admin, clinicalModel, makeImage, makePrediction } from '@/test/fixtures';
+import type { Review, ReviewList, WorklistItem, WorklistLesion } from '@/lib/api-types';
+import { admin, alice, clinicalModel, makeImage, makePrediction } from '@/test/fixtures';
 import { renderApp } from '@/test/render';
 import { api, server } from '@/test/server';
 
@@ -33,11 +33,39 @@ function lesion(id: number, next: number | null): WorklistLesion {
   };
 }
 
+function reviewList(overrides: Partial<ReviewList> = {}): ReviewList {
+  return { prediction_id: 500, state: 'unreviewed', withheld: 0, reviews: [], ...overrides };
+}
+
+function signedReview(overrides: Partial<Review> = {}): Review {
+  return {
+    id: 70,
+    prediction_id: 500,
+    kind: 'first',
+    reader_id: 2,
+    reader_email: 'bob@clinic-a.test',
+    assessment: 'benign',
+    management: 'discharge',
+    follow_up_date: null,
+    notes: '',
+    agrees_with_model: false,
+    model_risk: 'refer',
+    needs_second_read: true,
+    supersedes: null,
+    signed: true,
+    signed_at: '2025-11-21T09:00:00Z',
+    is_current: true,
+    created_at: '2025-11-21T08:59:00Z',
+    updated_at: '2025-11-21T09:00:00Z',
+    ...overrides,
+  };
+}
+
 describe('worklist', () => {
   it('lists the queue in the order the API gives, with counts in the navigation and on each queue', async () => {
     const asked: string[] = [];
     server.use(
-      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 3, refer: 1 })),
+      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 3, refer: 1, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 })),
       http.get(api('worklist/'), ({ request }) => {
         const filter = new URL(request.url).searchParams.get('filter') ?? '';
         asked.push(filter);
@@ -82,6 +110,7 @@ describe('worklist', () => {
   it('opens a lesion with its images and results and moves to the next one in the same queue', async () => {
     const opened: string[] = [];
     server.use(
+      http.get(api('predictions/:id/reviews/'), () => HttpResponse.json(reviewList())),
       http.get(api('worklist/lesions/:id/'), ({ params, request }) => {
         opened.push(`${String(params.id)}:${new URL(request.url).searchParams.get('filter') ?? ''}`);
         return HttpResponse.json(params.id === '5' ? lesion(5, 6) : lesion(6, null));
@@ -107,7 +136,7 @@ describe('worklist', () => {
       http.get(api('auth/me/'), () => HttpResponse.json({ ...admin, clinic: null })),
       http.get(api('worklist/counts/'), () => {
         counted += 1;
-        return HttpResponse.json({ unreviewed: 0, refer: 0 });
+        return HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 });
       }),
       http.get(api('models/'), () => HttpResponse.json(page([]))),
       http.get(api('patients/'), () => HttpResponse.json(page([]))),
@@ -117,5 +146,105 @@ describe('worklist', () => {
     expect(await within(nav).findByText('Patients')).toBeInTheDocument();
     expect(within(nav).queryByText('Worklist')).toBeNull();
     expect(counted).toBe(0);
+  });
+
+  it('signs a review of the listed result: a draft, then its signature, with the follow-up date it needs', async () => {
+    const posted: unknown[] = [];
+    const signedIds: string[] = [];
+    let list = reviewList();
+    server.use(
+      http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion(5, 6))),
+      http.get(api('predictions/:id/reviews/'), ({ params }) => HttpResponse.json({ ...list, prediction_id: Number(params.id) })),
+      http.post(api('predictions/:id/reviews/'), async ({ params, request }) => {
+        posted.push({ prediction: params.id, body: await request.json() });
+        return HttpResponse.json(signedReview({ id: 71, signed: false, signed_at: null, reader_id: alice.id }), { status: 201 });
+      }),
+      http.post(api('reviews/:id/sign/'), ({ params }) => {
+        signedIds.push(String(params.id));
+        const review = signedReview({ id: 71, reader_id: alice.id, reader_email: alice.email, assessment: 'suspicious', management: 'short_term_monitoring', follow_up_date: '2099-01-02', agrees_with_model: true });
+        list = reviewList({ state: 'complete', reviews: [review] });
+        return HttpResponse.json(review);
+      }),
+    );
+    const { user } = renderApp('/worklist/5');
+
+    const panel = await screen.findByRole('region', { name: 'Review' });
+    expect(within(panel).getByText('Not reviewed yet')).toBeInTheDocument();
+    await user.click(within(panel).getByRole('textbox', { name: 'Your assessment' }));
+    await user.click(await screen.findByRole('option', { name: 'Suspicious' }));
+    await user.click(within(panel).getByRole('textbox', { name: 'Management' }));
+    await user.click(await screen.findByRole('option', { name: 'Short-term monitoring' }));
+    // A monitoring decision needs its date: none is sent without one.
+    await user.click(within(panel).getByRole('button', { name: 'Sign review' }));
+    expect(await within(panel).findByText('Choose a follow-up date from today on')).toBeInTheDocument();
+    expect(posted).toHaveLength(0);
+
+    await user.type(within(panel).getByLabelText('Follow-up date'), '2099-01-02');
+    await user.click(within(panel).getByRole('button', { name: 'Sign review' }));
+
+    expect(await within(panel).findByText('Review complete')).toBeInTheDocument();
+    // The item's result is the newest image's latest prediction (image 50's is 500).
+    expect(posted).toEqual([
+      {
+        prediction: '500',
+        body: { assessment: 'suspicious', management: 'short_term_monitoring', follow_up_date: '2099-01-02', notes: '', consensus: false },
+      },
+    ]);
+    expect(signedIds).toEqual(['71']);
+    expect(within(panel).getByRole('article', { name: `First read by ${alice.email}` })).toHaveTextContent('Short-term monitoring on');
+    expect(within(panel).queryByRole('button', { name: 'Sign review' })).toBeNull();
+  });
+
+  it('tells a second reader that the first read is hidden, and shows the server’s refusal', async () => {
+    server.use(
+      http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion(5, null))),
+      http.get(api('predictions/:id/reviews/'), () => HttpResponse.json(reviewList({ state: 'awaiting_second_read', withheld: 1 }))),
+      http.post(api('predictions/:id/reviews/'), () =>
+        HttpResponse.json({ code: 'same_reader', message: 'The first reader cannot be the second.' }, { status: 409 }),
+      ),
+    );
+    const { user } = renderApp('/worklist/5');
+
+    const panel = await screen.findByRole('region', { name: 'Review' });
+    expect(within(panel).getByText('Awaiting a second read')).toBeInTheDocument();
+    expect(within(panel).getByRole('note')).toHaveTextContent('A signed read is hidden until you sign your independent second read.');
+    await user.click(within(panel).getByRole('button', { name: 'Sign review' }));
+    expect(await within(panel).findByRole('alert')).toHaveTextContent('The first reader cannot be the second.');
+  });
+
+  it('offers a consensus note where readers disagree', async () => {
+    server.use(
+      http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion(5, null))),
+      http.get(api('predictions/:id/reviews/'), () =>
+        HttpResponse.json(
+          reviewList({
+            state: 'disagreement',
+            reviews: [signedReview(), signedReview({ id: 72, kind: 'second', reader_id: 3, reader_email: 'carla@clinic-a.test', assessment: 'malignant', management: 'urgent_referral', agrees_with_model: true })],
+          }),
+        ),
+      ),
+    );
+    renderApp('/worklist/5');
+
+    const panel = await screen.findByRole('region', { name: 'Review' });
+    expect(within(panel).getByText(/Readers disagree/)).toBeInTheDocument();
+    expect(within(panel).getByRole('article', { name: 'First read by bob@clinic-a.test' })).toHaveTextContent('Disagrees with the model (refer)');
+    expect(within(panel).getByRole('article', { name: 'Second read by carla@clinic-a.test' })).toHaveTextContent('Urgent referral');
+    expect(within(panel).getByRole('checkbox', { name: /consensus note/ })).toBeInTheDocument();
+  });
+
+  it('keeps the first reader out of the second read', async () => {
+    server.use(
+      http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion(5, null))),
+      http.get(api('predictions/:id/reviews/'), () =>
+        HttpResponse.json(reviewList({ state: 'awaiting_second_read', reviews: [signedReview({ reader_id: alice.id, reader_email: alice.email })] })),
+      ),
+    );
+    renderApp('/worklist/5');
+
+    const panel = await screen.findByRole('region', { name: 'Review' });
+    expect(await within(panel).findByRole('status')).toHaveTextContent('you cannot be its second reader');
+    expect(within(panel).getByRole('article', { name: `First read by ${alice.email}` })).toBeInTheDocument();
+    expect(within(panel).queryByRole('button', { name: 'Sign review' })).toBeNull();
   });
 });

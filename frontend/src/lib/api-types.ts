@@ -51,3 +51,11 @@ export type WorklistCounts = Schemas['WorklistCounts'];
 export type WorklistFilter = keyof WorklistCounts;
 export type WorklistLesion = Schemas['WorklistLesion'];
 export type WorklistPatient = Schemas['WorklistPatient'];
+
+export type Review = Schemas['Review'];
+export type ReviewList = Schemas['ReviewList'];
+export type ReviewInput = Schemas['ReviewWriteRequest'];
+export type ReviewState = Schemas['ReviewStateEnum'];
+export type Assessment = Schemas['AssessmentEnum'];
+export type Management = Schemas['ManagementEnum'];
+export type ReadKind = Schemas['ReadKindEnum'];

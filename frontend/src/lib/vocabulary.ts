@@ -1,4 +1,15 @@
-import type { AnatomicSite, Diagnosis, PredictionStatus, RiskCategory, UploadImageType, WorklistFilter } from './api-types';
+import type {
+  AnatomicSite,
+  Assessment,
+  Diagnosis,
+  Management,
+  PredictionStatus,
+  ReadKind,
+  ReviewState,
+  RiskCategory,
+  UploadImageType,
+  WorklistFilter,
+} from './api-types';
 
 /**
  * Every value of a generated string enum, as a run-time list in display order. A list that misses a value
@@ -56,7 +67,34 @@ export const isRiskCategory = (value: string | null): value is RiskCategory => v
 /** The worklist's queues in the order the filter shows them; a queue the backend adds must get a label here. */
 export const WORKLIST_FILTERS: Record<WorklistFilter, { label: string; empty: string }> = {
   unreviewed: { label: 'Unreviewed', empty: 'Every analysed lesion has been reviewed.' },
-  refer: { label: 'Refer', empty: 'No lesion above its model’s referral threshold is waiting.' },
+  refer: { label: 'Refer', empty: 'No unreviewed lesion above its model’s referral threshold is waiting.' },
+  awaiting_second_read: { label: 'Second read', empty: 'No signed review waits for a second reader.' },
+  disagreement: { label: 'Disagreement', empty: 'No readers disagree on a lesion.' },
+  follow_up_due: { label: 'Follow-up due', empty: 'No follow-up is due.' },
+};
+
+export const ASSESSMENTS: Record<Assessment, string> = { benign: 'Benign', suspicious: 'Suspicious', malignant: 'Malignant' };
+export const MANAGEMENTS: Record<Management, string> = {
+  discharge: 'Discharge',
+  routine_follow_up: 'Routine follow-up',
+  short_term_monitoring: 'Short-term monitoring',
+  excise: 'Excise / biopsy',
+  urgent_referral: 'Urgent referral',
+};
+/** The decisions that need a follow-up date (triage/models.py::FOLLOW_UP_KINDS). */
+export const FOLLOW_UP_MANAGEMENTS: ReadonlySet<Management> = new Set(['routine_follow_up', 'short_term_monitoring']);
+export const READ_KINDS: Record<ReadKind, string> = {
+  first: 'First read',
+  second: 'Second read',
+  third: 'Third read',
+  consensus: 'Consensus',
+};
+export const REVIEW_STATES: Record<ReviewState, string> = {
+  unreviewed: 'Not reviewed yet',
+  awaiting_second_read: 'Awaiting a second read',
+  disagreement: 'Readers disagree: a third read or a consensus note resolves it',
+  resolved: 'Disagreement resolved',
+  complete: 'Review complete',
 };
 export const isWorklistFilter = (value: string | null): value is WorklistFilter =>
   value !== null && Object.hasOwn(WORKLIST_FILTERS, value);

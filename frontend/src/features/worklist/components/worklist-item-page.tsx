@@ -11,11 +11,13 @@ import { paths } from '@/lib/paths';
 import { WORKLIST_FILTERS } from '@/lib/vocabulary';
 
 import { useWorklistLesion } from '../api/get-worklist';
+import { ReviewPanel } from './review-panel';
 
 /**
  * One lesion as the worklist opens it: the patient, every image newest first with its heatmap and class
- * probabilities, earlier images and results of the same lesion, its biopsy outcomes, and "Next" to the
- * following lesion of the same queue without going back to the list.
+ * probabilities, earlier images and results of the same lesion, its biopsy outcomes, the review of its latest
+ * result (signed reads and the form for the next one), and "Next" to the following lesion of the same queue
+ * without going back to the list.
  */
 export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filter: WorklistFilter }) {
   const item = useWorklistLesion(lesionId, filter);
@@ -27,6 +29,10 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
   const title = lesion.label || `Lesion ${lesion.id}`;
   const toggleCompare = (imageId: number) =>
     setCompareIds((ids) => (ids.includes(imageId) ? ids.filter((id) => id !== imageId) : [...ids, imageId].slice(-2)));
+  // The result the worklist lists (and a review is about): the newest image's latest finished prediction.
+  const result = lesion.images
+    .flatMap((image) => image.predictions.filter((p) => p.status === 'done' && p.melanoma_probability !== null).slice(0, 1))
+    .at(0);
   const compared = compareIds
     .map((id) => lesion.images.find((image) => image.id === id))
     .filter((image): image is StoredImage => image !== undefined);
@@ -63,6 +69,8 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
           </Text>
         )}
       </Group>
+
+      {result ? <ReviewPanel key={result.id} predictionId={result.id} /> : null}
 
       {lesion.outcomes.length > 0 ? (
         <Stack gap={4} aria-label="Biopsy outcomes">
