@@ -223,7 +223,7 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
         status=Prediction.Status.DONE,
         melanoma_probability=decision.probability,
         model_probability=probability,
-        image_probability=float(result.image_probability),
+        image_probability=None if result.image_probability is None else float(result.image_probability),
         metadata_used=result.metadata_used,
         raw_score=float(result.raw_score),
         class_probabilities=class_probs,

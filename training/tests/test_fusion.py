@@ -52,7 +52,7 @@ def test_without_metadata_the_fused_model_ranks_exactly_as_the_image_model(tmp_p
     out = tiny_run(tmp_path, n=48, external_seed=7, epochs=2).out_dir
     result = fuse(out, views=1, n_bootstrap=20)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(result["splits"]) == {"test", "external/ext"}
+    assert set(result["splits"]) == {"val", "test", "external/ext"}
     for name, split in result["splits"].items():
         assert split["with_age"] == 0 and split["with_site"] == 0
         assert split["fused_auc"] == pytest.approx(split["image_auc"], abs=1e-9)
