@@ -130,7 +130,9 @@ def prediction_claim(*, prediction_id: int, worker: str) -> Prediction | None:
     (then it is failed here, with the reason)."""
     with transaction.atomic():
         prediction = (
-            Prediction.objects.select_for_update()
+            Prediction.objects.select_for_update(of=("self", "image", "model_version"))
+            # The lesion and patient come along for the fusion head's fields; a bulk image may have no
+            # lesion (an outer join), which PostgreSQL refuses to lock, so they are read, not locked.
             .select_related("image__lesion__patient", "model_version")
             .filter(pk=prediction_id)
             .first()
@@ -168,7 +170,9 @@ def predictions_claim_fresh(*, prediction_ids: list[int], worker: str) -> list[P
     cap = settings.NAEVUS_MAX_ATTEMPTS
     with transaction.atomic():
         rows = list(
-            Prediction.objects.select_for_update()
+            Prediction.objects.select_for_update(of=("self", "image", "model_version"))
+            # The lesion and patient come along for the fusion head's fields; a bulk image may have no
+            # lesion (an outer join), which PostgreSQL refuses to lock, so they are read, not locked.
             .select_related("image__lesion__patient", "model_version")
             .filter(pk__in=prediction_ids, status=Prediction.Status.QUEUED, attempts__lt=cap)
             .order_by("pk")
