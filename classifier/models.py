@@ -125,6 +125,18 @@ class Prediction(models.Model):
     model_probability = models.FloatField(
         null=True, blank=True, help_text="Calibrated by the version alone: what operating points are fitted on."
     )
+    image_probability = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The image model's calibrated probability alone; differs from model_probability when the "
+        "version fuses metadata.",
+    )
+    metadata_used = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Patient/lesion fields the version\'s fusion head used, e.g. ["age", "sex", "site"]; '
+        "empty: none were known; null: the version scores the image alone.",
+    )
     raw_score = models.FloatField(null=True, blank=True, help_text="Uncalibrated melanoma logit.")
     class_probabilities = models.JSONField(null=True, blank=True)
     risk_category = models.CharField(max_length=10, choices=Risk.choices, blank=True)

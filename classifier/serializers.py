@@ -2,6 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .inference.fusion import FIELDS as FUSION_FIELDS
 from .inference.quality import REASON_LABELS, retake_label
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
 
@@ -144,11 +145,19 @@ class PredictionSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     operating_point = serializers.SerializerMethodField()
     quality = serializers.SerializerMethodField()
+    metadata_used = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(FUSION_FIELDS)),
+        allow_null=True,
+        read_only=True,
+        help_text="Patient/lesion fields the model combined with the image (its metadata fusion head); "
+        "empty: none were recorded; null: the model scores the image alone.",
+    )
 
     class Meta:
         model = Prediction
         fields = [
-            "id", "url", "image_id", "status", "melanoma_probability", "model_probability", "raw_score",
+            "id", "url", "image_id", "status", "melanoma_probability", "model_probability", "image_probability",
+            "metadata_used", "raw_score",
             "class_probabilities", "risk_category", "threshold", "operating_point", "model_version", "heatmap_url",
             "quality", "error", "attempts", "timings", "created_at", "finished_at",
         ]  # fmt: skip

@@ -23,7 +23,8 @@ from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
-from .inference.artifact import ARTIFACT_NAME, ArtifactFormatError, sha256_file, validate_meta
+from .inference.artifact import ARTIFACT_NAME, ArtifactFormatError, served_threshold, sha256_file, validate_meta
+from .inference.fusion import Metadata
 from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
 from .operating_points import risk_decide
 
@@ -129,8 +130,10 @@ def prediction_claim(*, prediction_id: int, worker: str) -> Prediction | None:
     (then it is failed here, with the reason)."""
     with transaction.atomic():
         prediction = (
-            Prediction.objects.select_for_update()
-            .select_related("image", "model_version")
+            Prediction.objects.select_for_update(of=("self", "image", "model_version"))
+            # The lesion and patient come along for the fusion head's fields; a bulk image may have no
+            # lesion (an outer join), which PostgreSQL refuses to lock, so they are read, not locked.
+            .select_related("image__lesion__patient", "model_version")
             .filter(pk=prediction_id)
             .first()
         )
@@ -167,8 +170,10 @@ def predictions_claim_fresh(*, prediction_ids: list[int], worker: str) -> list[P
     cap = settings.NAEVUS_MAX_ATTEMPTS
     with transaction.atomic():
         rows = list(
-            Prediction.objects.select_for_update()
-            .select_related("image", "model_version")
+            Prediction.objects.select_for_update(of=("self", "image", "model_version"))
+            # The lesion and patient come along for the fusion head's fields; a bulk image may have no
+            # lesion (an outer join), which PostgreSQL refuses to lock, so they are read, not locked.
+            .select_related("image__lesion__patient", "model_version")
             .filter(pk__in=prediction_ids, status=Prediction.Status.QUEUED, attempts__lt=cap)
             .order_by("pk")
         )
@@ -189,6 +194,23 @@ def predictions_claim_fresh(*, prediction_ids: list[int], worker: str) -> list[P
     return rows
 
 
+def prediction_metadata(*, prediction: Prediction) -> Metadata:
+    """What the version's fusion head may use about this image's patient and lesion (claimed rows
+    come with them joined): age at capture (else upload), sex, anatomic site; unknown → None. Read
+    by the worker for its own job only, and never logged (values are PHI; log ids)."""
+    image = prediction.image
+    lesion = image.lesion
+    if lesion is None:
+        return Metadata()
+    patient = lesion.patient
+    taken = image.captured_at or image.uploaded_at or timezone.now()
+    return Metadata.normalised(
+        age=taken.year - patient.birth_year if patient.birth_year else None,
+        sex=patient.sex,
+        site=lesion.anatomic_site,
+    )
+
+
 def prediction_store_result(*, prediction: Prediction, result, finish_batch: bool = True) -> bool:
     """Stores a finished analysis. Idempotent: only a running prediction takes a result."""
     version = prediction.model_version
@@ -205,6 +227,8 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
         status=Prediction.Status.DONE,
         melanoma_probability=decision.probability,
         model_probability=probability,
+        image_probability=None if result.image_probability is None else float(result.image_probability),
+        metadata_used=result.metadata_used,
         raw_score=float(result.raw_score),
         class_probabilities=class_probs,
         risk_category=Prediction.Risk.REFER if decision.probability >= decision.threshold else Prediction.Risk.ROUTINE,
@@ -347,7 +371,8 @@ def model_version_register(
             preprocess=meta["preprocess"],
             class_names=list(meta["class_names"]),
             melanoma_index=int(meta["melanoma_index"]),
-            threshold=float(meta["threshold"]),
+            # With a metadata fusion head, decisions are taken on the fused probability and its threshold.
+            threshold=served_threshold(meta),
             calibration=meta["calibration"],
             metrics=meta["metrics"],
             plots=stored_plots,

@@ -92,7 +92,9 @@ def _analyse(claimed: list[Prediction]) -> None:
                 services.prediction_fail(prediction=prediction, reason="The stored image could not be read.")
         if not readable:
             continue
-        results = engine.analyse(sources)
+        # Only a version with a fusion head reads the patient's and lesion's metadata.
+        metadata = [services.prediction_metadata(prediction=p) for p in readable] if engine.fusion else None
+        results = engine.analyse(sources, metadata)
         # One transaction for the chunk's results, and one look at each batch's completion after it.
         with transaction.atomic():
             for prediction, result in zip(readable, results, strict=True):

@@ -80,6 +80,19 @@ def training_run(*, cfg: TrainConfig, launch: Launch) -> dict[str, Any] | None:
     return json.loads((out / "result.json").read_text())
 
 
+def training_fuse(*, out: Path) -> dict[str, Any]:
+    """Fit the metadata fusion head on the run's validation set and store it in its artifact
+    (`python -m training.core.fusion OUT --write`, in its own process like the training job);
+    returns the updated result.json, whose sha256 now covers the head."""
+    command = [sys.executable, "-m", "training.core.fusion", str(out), "--write"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    logger.info("fitting the metadata fusion head: out=%s", out)
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+    if completed.returncode != 0:
+        raise TrainingError(f"the fusion step exited with status {completed.returncode}; see its log above")
+    return json.loads((Path(out) / "result.json").read_text())
+
+
 def training_register(
     *, result: dict[str, Any], is_demo: bool, activate_if_better: bool = False, activate: bool = False
 ):

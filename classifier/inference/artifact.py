@@ -21,6 +21,9 @@ longer matches it.
 - ``created_at``: ISO 8601 UTC timestamp
 - ``is_demo``: True for untrained/synthetic models that must be labelled as such
 - ``name``, ``version``: human identifiers shown in the portal
+- ``fusion`` (optional): the metadata late-fusion head (``fusion.py``). When present, the served
+  probability is the head's and ``fusion.threshold`` is the served threshold (``served_threshold``);
+  ``threshold`` and ``calibration`` above stay those of the image model alone
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .fusion import validate_head
 from .preprocessing import Preprocess
 from .scoring import (  # noqa: F401 — re-exported: the artifact's API
     ArtifactFormatError,
@@ -103,6 +107,8 @@ def validate_meta(meta: Mapping) -> None:
         raise ArtifactFormatError("temperature must be positive")
     if meta.get("tta_views", 1) not in (1, 2, 4, 8):
         raise ArtifactFormatError(f"tta_views must be 1, 2, 4 or 8, got {meta['tta_views']!r}")
+    if meta.get("fusion") is not None:
+        validate_head(meta["fusion"])
     Preprocess.from_dict(meta["preprocess"])
     # Fails here, not in a worker at load time, if something is not JSON.
     json.dumps(dict(meta))
@@ -122,6 +128,7 @@ def build_meta(
     calibration: dict | None = None,
     metrics: dict | None = None,
     tta_views: int = 1,
+    fusion: dict | None = None,
 ) -> dict:
     """The one place an artifact's meta is put together (training, import, tests, bench); it is
     validated here, so a caller that forgets a field finds out before anything is written."""
@@ -142,8 +149,16 @@ def build_meta(
         "name": name,
         "version": version,
     }
+    if fusion is not None:
+        meta["fusion"] = fusion
     validate_meta(meta)
     return meta
+
+
+def served_threshold(meta: Mapping) -> float:
+    """The threshold a decision is taken on: the fusion head's when the artifact has one."""
+    head = meta.get("fusion")
+    return float(head["threshold"] if head is not None else meta["threshold"])
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import quality
+from .fusion import Metadata, fused_probability
 from .heatmap import cam_to_overlay_png
 from .onnx_runtime import (
     ONNX_ARTIFACT_KEY,
@@ -28,7 +29,7 @@ from .onnx_runtime import (
     read_serving_metadata,
 )
 from .preprocessing import ImageDecodeError, ImageSource, Preprocess
-from .scoring import ArtifactIntegrityError, melanoma_score, sha256_file
+from .scoring import ArtifactIntegrityError, melanoma_log_odds, melanoma_score, sha256_file
 
 # PyTorch (and timm) are imported only where a model must be built: export, the torch backends.
 # A CPU worker serving from ONNX never loads them (about 850 MB of resident memory less).
@@ -78,10 +79,15 @@ class Result:
     ``inference_ms`` is the batch's network time divided by its size.
     ``class_probs`` maps class name → probability (multi-class heads only).
     ``quality`` is the image-quality gate's verdict on the model's crop (``quality.assess``).
+    ``probability`` is what is served: the fusion head's when the artifact has one (then
+    ``metadata_used`` lists the fields it had, e.g. ``["age", "sex"]``), else the image model's.
+    ``image_probability`` is always the image model's alone, calibrated as the artifact says.
     """
 
     raw_score: float | None = None
     probability: float | None = None
+    image_probability: float | None = None
+    metadata_used: list[str] | None = None
     class_probs: dict[str, float] | None = None
     cam: np.ndarray | None = None
     heatmap_png: bytes | None = None
@@ -215,8 +221,15 @@ class Engine:
         return cls(meta=meta, sha256=artifact.sha256, predictor=predictor, backend=backend, batch_size=batch_size)
 
     @property
+    def fusion(self) -> dict | None:
+        """The artifact's metadata fusion head, or None (image only)."""
+        return self.meta.get("fusion")
+
+    @property
     def threshold(self) -> float:
-        return float(self.meta["threshold"])
+        """The served threshold: on the fused probability when the artifact has a fusion head."""
+        head = self.fusion
+        return float(head["threshold"] if head is not None else self.meta["threshold"])
 
     @property
     def views(self) -> int:
@@ -234,7 +247,11 @@ class Engine:
         n = len(batch)
         return logits.reshape(views, n, *logits.shape[1:]).mean(axis=0), cams[:n]
 
-    def analyse(self, sources: list[ImageSource]) -> list[Result]:
+    def analyse(self, sources: list[ImageSource], metadata: list[Metadata] | None = None) -> list[Result]:
+        """``metadata[i]`` describes ``sources[i]``; it is used only by an artifact with a fusion head
+        (absent or None: every field unknown)."""
+        if metadata is not None and len(metadata) != len(sources):
+            raise ValueError(f"{len(metadata)} metadata for {len(sources)} images")
         results = [Result() for _ in sources]
         prepared: list[tuple[int, object, np.ndarray]] = []
         for i, source in enumerate(sources):
@@ -261,10 +278,18 @@ class Engine:
             logits, cams = self._predict(np.stack([t for _, _, t in chunk]))
             per_item_ms = (time.perf_counter() - start) * 1000.0 / len(chunk)
             raw, probability, class_probs = melanoma_score(logits, self.meta)
+            served = probability
+            head = self.fusion
+            if head is not None:
+                known = [(metadata[i] if metadata is not None else None) or Metadata() for i, _, _ in chunk]
+                served = fused_probability(head, known, melanoma_log_odds(logits, int(self.meta["melanoma_index"])))
             for j, (i, crop, _) in enumerate(chunk):
                 result = results[i]
                 result.raw_score = float(raw[j])
-                result.probability = float(probability[j])
+                result.image_probability = float(probability[j])
+                result.probability = float(served[j])
+                if head is not None:
+                    result.metadata_used = known[j].used
                 if class_probs is not None:
                     result.class_probs = {name: float(p) for name, p in zip(self._class_names, class_probs[j])}
                 result.cam = cams[j]

@@ -66,6 +66,20 @@ def recalibrate(probability: np.ndarray, calibration: Mapping) -> np.ndarray:
     return calibrate(log_odds(probability), calibration)
 
 
+def melanoma_log_odds(logits: np.ndarray, melanoma_index: int) -> np.ndarray:
+    """log(p_mel / (1 - p_mel)) of the plain softmax (the raw logit for a one-logit head), computed
+    stably: the image model's score that the metadata fusion head takes (`fusion.FEATURES[0]`)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 1:
+        logits = logits[:, None]
+    raw = logits[:, melanoma_index]
+    if logits.shape[1] == 1:
+        return raw.copy()
+    others = np.delete(logits, melanoma_index, axis=1)
+    m = others.max(axis=1)
+    return raw - (m + np.log(np.exp(others - m[:, None]).sum(axis=1)))
+
+
 def melanoma_score(logits: np.ndarray, meta: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(raw_score, calibrated_probability, class_probs | None)`` for (N, C) logits.
 
@@ -90,12 +104,7 @@ def melanoma_score(logits: np.ndarray, meta: Mapping) -> tuple[np.ndarray, np.nd
         return raw, calibrate(raw, calibration), None
     method = calibration.get("method", "none")
     if method == "platt":
-        probs = _softmax(logits)
-        others = np.delete(logits, idx, axis=1)
-        # log p_mel − log(1 − p_mel) = z_mel − logsumexp(z_others), stably.
-        m = others.max(axis=1)
-        log_odds = raw - (m + np.log(np.exp(others - m[:, None]).sum(axis=1)))
-        return raw, calibrate(log_odds, calibration), probs
+        return raw, calibrate(melanoma_log_odds(logits, idx), calibration), _softmax(logits)
     temperature = float(calibration["T"]) if method == "temperature" else 1.0
     if method not in ("none", "temperature"):
         raise ArtifactFormatError(f"unknown calibration method {method!r}")

@@ -13,8 +13,11 @@ from PIL import Image
 from training.core.data import SIIM_ISIC_COLUMNS as COLUMNS
 
 
-def make_source(root: Path, *, n: int = 24, size: int = 40, seed: int = 0, patients: int | None = None) -> str:
-    """Write n JPEGs and a SIIM-ISIC labels.csv under root; returns the `CSV:IMAGES` spec."""
+def make_source(
+    root: Path, *, n: int = 24, size: int = 40, seed: int = 0, patients: int | None = None, metadata: bool = False
+) -> str:
+    """Write n JPEGs and a SIIM-ISIC labels.csv under root; returns the `CSV:IMAGES` spec. With
+    `metadata`, rows carry age (older for melanoma), sex and site, each missing on some rows."""
     rng = np.random.default_rng(seed)
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -33,9 +36,9 @@ def make_source(root: Path, *, n: int = 24, size: int = 40, seed: int = 0, patie
             {
                 "image_name": name,
                 "patient_id": f"P{i % patients}" if patients else "",
-                "sex": "",
-                "age_approx": "",
-                "anatom_site_general_challenge": "",
+                "sex": ("male", "female", "")[i % 3] if metadata else "",
+                "age_approx": str(float(rng.integers(20, 50) + 30 * target)) if metadata and i % 5 else "",
+                "anatom_site_general_challenge": ("torso", "head/neck", "", "palms/soles")[i % 4] if metadata else "",
                 "diagnosis": "melanoma" if target else "nevus",
                 "benign_malignant": "malignant" if target else "benign",
                 "target": target,

@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.core.data import Record
-from training.core.fusion import FEATURES, fuse, metadata_features, paired_auc_difference
+from classifier.inference.artifact import ARTIFACT_NAME, ArtifactIntegrityError, load_artifact, sha256_file
+from classifier.inference.engine import Engine
+from classifier.inference.fusion import fused_log_odds, fused_probability
+from classifier.inference.metrics import roc_auc, threshold_for_sensitivity
+from classifier.inference.scoring import calibrate
+from training.core.config import TrainConfig
+from training.core.data import Record, load_sources
+from training.core.fusion import FEATURES, fit_head, fuse, metadata_features, paired_auc_difference, record_metadata
+from training.core.fusion import main as fusion_main
+from training.core.served_check import check, served_results
 from training.tests.test_served_check import tiny_run
 
 
@@ -46,9 +54,109 @@ def test_without_metadata_the_fused_model_ranks_exactly_as_the_image_model(tmp_p
     out = tiny_run(tmp_path, n=48, external_seed=7, epochs=2).out_dir
     result = fuse(out, views=1, n_bootstrap=20)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(result["splits"]) == {"test", "external/ext"}
+    assert set(result["splits"]) == {"val", "test", "external/ext"}
     for name, split in result["splits"].items():
         assert split["with_age"] == 0 and split["with_site"] == 0
         assert split["fused_auc"] == pytest.approx(split["image_auc"], abs=1e-9)
         # The report ranks calibrated probabilities; temperature scaling of 8 logits is nearly monotone.
         assert split["image_auc"] == pytest.approx(metrics["splits"][name]["roc_auc"], abs=0.02)
+
+
+def test_the_head_refits_calibration_and_threshold_on_the_fused_score():
+    # Age separates what the image logit does not: the fused score needs its own calibration and threshold.
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.integers(0, 2, size=n)
+    z = 0.8 * (2 * y - 1) + rng.normal(0, 1.5, size=n)
+    ages = 45 + 15 * (2 * y - 1) + rng.normal(0, 8, size=n)
+    records = [_record(age_approx=f"{a:.0f}", sex=("male", "female")[i % 2]) for i, a in enumerate(ages)]
+    head = fit_head(records, z, y, calibration_method="temperature", target_sensitivity=0.9)
+
+    known = [record_metadata(r) for r in records]
+    fused = fused_log_odds(head, known, z)
+    assert dict(zip(FEATURES, head["coefficients"], strict=True))["age"] > 0.5
+
+    # The temperature minimises the log loss of the fused score on the fitting set (not the image model's).
+    def loss(t):
+        p = np.clip(calibrate(fused, {"method": "temperature", "T": t}), 1e-7, 1 - 1e-7)
+        return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    t = head["calibration"]["T"]
+    assert head["calibration"]["method"] == "temperature"
+    assert loss(t) <= min(loss(t * 1.1), loss(t / 1.1))
+    served = fused_probability(head, known, z)
+    assert head["threshold"] == threshold_for_sensitivity(y, served, 0.9)
+    flagged = served >= head["threshold"]
+    assert flagged[y == 1].mean() >= 0.9
+    assert roc_auc(y, served) > roc_auc(y, z) + 0.05
+    assert (
+        fit_head(records, z, y, calibration_method="platt", target_sensitivity=0.9)["calibration"]["method"] == "platt"
+    )
+
+
+def report_sha(out) -> str:
+    return json.loads((out / "result.json").read_text())["sha256"]
+
+
+@pytest.fixture(scope="module")
+def fused_run(tmp_path_factory):
+    """A tiny real run whose records carry age, sex and site, with its head written into the artifact."""
+    out = tiny_run(tmp_path_factory.mktemp("fused"), n=48, external_seed=7, epochs=2, metadata=True).out_dir
+    before = json.loads((out / "result.json").read_text())
+    assert fusion_main([str(out), "--write", "--bootstrap", "20"]) == 0
+    return out, before
+
+
+def test_write_stores_the_head_in_the_artifact_under_its_sha256(fused_run):
+    out, before = fused_run
+    after = json.loads((out / "result.json").read_text())
+    report = json.loads((out / "fusion.json").read_text())
+    assert after["sha256"] == sha256_file(out / ARTIFACT_NAME) != before["sha256"]
+    artifact = load_artifact(out / ARTIFACT_NAME, expected_sha256=after["sha256"])
+    head = artifact.meta["fusion"]
+    assert head == after["meta"]["fusion"]
+    assert head["coefficients"] == [report["coefficients"][f] for f in FEATURES]
+    assert head["threshold"] == report["threshold"] and head["calibration"] == report["calibration"]
+    # The image model's own operating point is kept beside the head's.
+    assert artifact.meta["threshold"] == before["meta"]["threshold"]
+    for name in ("test", "external/ext"):
+        split = report["splits"][name]
+        assert split["with_age"] > 0 and split["with_site"] > 0
+        assert (
+            set(split["image"]) == set(split["fused"]) == {"roc_auc", "sensitivity", "specificity", "ece", "threshold"}
+        )
+        assert head["metrics"][name]["fused"] == pytest.approx(split["fused"])
+
+
+def test_a_tampered_head_fails_the_artifacts_verification(fused_run, tmp_path):
+    import torch
+
+    out, _ = fused_run
+    sha256 = json.loads((out / "result.json").read_text())["sha256"]
+    payload = torch.load(out / ARTIFACT_NAME, weights_only=True)
+    payload["meta"]["fusion"]["coefficients"][1] += 1.0
+    torch.save(payload, tmp_path / ARTIFACT_NAME)
+    with pytest.raises(ArtifactIntegrityError):
+        load_artifact(tmp_path / ARTIFACT_NAME, expected_sha256=sha256)
+
+
+def test_the_served_fused_path_reproduces_the_fused_figures(fused_run, tmp_path):
+    out, _ = fused_run
+    report = check(out, tolerance=1e-3)
+    ext = report["sources"]["external/ext"]
+    assert report["fused"] and report["ok"], report
+    fusion = json.loads((out / "fusion.json").read_text())
+    assert ext["served"]["roc_auc"] == pytest.approx(fusion["splits"]["external/ext"]["fused"]["roc_auc"], abs=1e-3)
+    # What it served and compared is the fused probability, not the image model's again.
+    engine = Engine.from_artifact(
+        out / ARTIFACT_NAME, sha256=report_sha(out), backend="onnx-cpu", onnx_path=tmp_path / "check.onnx"
+    )
+    fused, image = served_results(engine, load_sources(TrainConfig.load(out / "config.json").external))
+    assert np.abs(fused - image).max() > 0.05
+    fusion["splits"]["external/ext"]["fused"]["roc_auc"] -= 0.05
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("config.json", "result.json", "metrics.json", ARTIFACT_NAME):
+        (copy / name).write_bytes((out / name).read_bytes())
+    (copy / "fusion.json").write_text(json.dumps(fusion))
+    assert check(copy, tolerance=1e-3)["ok"] is False

@@ -16,11 +16,11 @@ from training.core.served_check import check, served_scores
 from training.tests.conftest import make_source
 
 
-def tiny_run(root, *, n: int, external_seed: int, epochs: int, **options) -> TrainConfig:
+def tiny_run(root, *, n: int, external_seed: int, epochs: int, metadata: bool = False, **options) -> TrainConfig:
     """A small real training run on generated lesions, with one external source; returns its config."""
     cfg = TrainConfig(
-        data=[make_source(root / "src", n=n, size=48)],
-        external=[make_source(root / "ext", n=n // 2, size=48, seed=external_seed)],
+        data=[make_source(root / "src", n=n, size=48, metadata=metadata)],
+        external=[make_source(root / "ext", n=n // 2, size=48, seed=external_seed, metadata=metadata)],
         out=str(root / "run"),
         arch="test_efficientnet",
         init="none",

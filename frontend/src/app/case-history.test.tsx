@@ -37,6 +37,34 @@ describe('case history', () => {
     expect(calf).toHaveTextContent('No images yet');
   });
 
+  it('says which of the patient’s fields a metadata-fusion model combined with the image', async () => {
+    const history = makeHistory();
+    const image = history.lesions[0].images[0];
+    history.lesions[0].images[0] = {
+      ...image,
+      predictions: [makePrediction({ id: 110, image_id: image.id, metadata_used: ['age', 'sex', 'site'] })],
+    };
+    const other = history.lesions[0].images[1];
+    history.lesions[0].images[1] = {
+      ...other,
+      predictions: [makePrediction({ id: 111, image_id: other.id, metadata_used: [] })],
+    };
+    serveHistory(history);
+    renderApp('/patients/7');
+
+    const back = await screen.findByRole('region', { name: 'Upper back, 7 mm' });
+    const [fused, nothingKnown] = within(back).getAllByRole('article');
+    expect(fused).toHaveTextContent('Scored from: image + age, sex, site');
+    expect(nothingKnown).toHaveTextContent('Scored from: image only (no age, sex or site recorded)');
+  });
+
+  it('does not mention metadata for a model that scores the image alone', async () => {
+    serveHistory();
+    renderApp('/patients/7');
+    const back = await screen.findByRole('region', { name: 'Upper back, 7 mm' });
+    expect(back).not.toHaveTextContent('Scored from');
+  });
+
   it('shows a diagnosis model’s probability per class, largest first, beside the melanoma triage', async () => {
     const history = makeHistory();
     const image = history.lesions[0].images[0];

@@ -67,6 +67,16 @@ export function ClassProbabilities({ prediction }: { prediction: Prediction }) {
   );
 }
 
+const FIELD_LABELS: Record<string, string> = { age: 'age', sex: 'sex', site: 'site' };
+
+/** What the score was computed from: null for models that score the image alone. */
+export function scoredFrom(prediction: Prediction): string | null {
+  const used = prediction.metadata_used;
+  if (used == null) return null;
+  if (used.length === 0) return 'Scored from: image only (no age, sex or site recorded)';
+  return `Scored from: image + ${used.map((f) => FIELD_LABELS[f] ?? f).join(', ')}`;
+}
+
 export function PredictionSummary({
   prediction,
   detailed = false,
@@ -107,6 +117,11 @@ export function PredictionSummary({
       <Text size="xs" c="dimmed">
         Referral threshold {formatPercent(prediction.threshold)}
       </Text>
+      {scoredFrom(prediction) && (
+        <Text size="xs" c="dimmed">
+          {scoredFrom(prediction)}
+        </Text>
+      )}
       <QualityNotice prediction={prediction} />
       {detailed && <ClassProbabilities prediction={prediction} />}
       <ModelTag model={prediction.model_version} />

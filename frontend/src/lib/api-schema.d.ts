@@ -888,6 +888,13 @@ export interface components {
             ece: number | null;
             ece_ci95?: (number | null)[] | null;
         };
+        /**
+         * @description * `age` - age
+         *     * `sex` - sex
+         *     * `site` - site
+         * @enum {string}
+         */
+        MetadataUsedEnum: "age" | "sex" | "site";
         ModelVersion: {
             readonly id: number;
             readonly name: string;
@@ -1097,6 +1104,13 @@ export interface components {
              * @description Calibrated by the version alone: what operating points are fitted on.
              */
             readonly model_probability: number | null;
+            /**
+             * Format: double
+             * @description The image model's calibrated probability alone; differs from model_probability when the version fuses metadata.
+             */
+            readonly image_probability: number | null;
+            /** @description Patient/lesion fields the model combined with the image (its metadata fusion head); empty: none were recorded; null: the model scores the image alone. */
+            readonly metadata_used: components["schemas"]["MetadataUsedEnum"][] | null;
             /**
              * Format: double
              * @description Uncalibrated melanoma logit.

@@ -53,6 +53,8 @@ export function makePrediction(overrides: Partial<Prediction> = {}): Prediction 
     status: 'done',
     melanoma_probability: 0.82,
     model_probability: 0.82,
+    image_probability: 0.82,
+    metadata_used: null,
     raw_score: 1.5,
     class_probabilities: { melanoma: 0.82, nevus: 0.18 },
     risk_category: 'refer',

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from training.core.config import TrainConfig
-from training.services import Launch, TrainingError, training_register, training_run
+from training.services import Launch, TrainingError, training_fuse, training_register, training_run
 
 
 def add_training_arguments(parser) -> None:
@@ -157,6 +157,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--demo", action="store_true", help="label the version as a demo, not for clinical use")
         parser.add_argument("--no-register", action="store_true", help="train and evaluate only")
+        parser.add_argument(
+            "--fusion",
+            action="store_true",
+            help="fit the metadata (age, sex, site) fusion head on validation and serve it: stored in the "
+            "artifact with its refitted calibration and threshold (training.core.fusion --write)",
+        )
 
     def handle(self, *args, **options):
         out = options["out"] or str(
@@ -165,6 +171,8 @@ class Command(BaseCommand):
         try:
             cfg = config_from_options(options, out=out, is_demo=options["demo"])
             result = training_run(cfg=cfg, launch=launch_from_options(options))
+            if result is not None and options["fusion"]:
+                result = training_fuse(out=cfg.out_dir)
         except (ValueError, TrainingError) as exc:
             raise CommandError(str(exc)) from exc
         if result is None:
