@@ -6,6 +6,8 @@
 # (e.g. EXTRA="--img-size 224 --epochs 10 --nproc-per-node 1 --batch-size 32" on a one-GPU machine).
 # On 2 CPU cores two DDP processes of one thread each train 1.26x faster than one process of two threads
 # (192 px, Lite0, stages 0-1 frozen: 26.6 vs 21.1 img/s); 16 images per process keep the global batch at 32.
+# EMA weights (0.998) and 4 served views are run E3's (training/EVALUATION.md); the views cost 4x the ONNX work per
+# image in the worker and buy a better operating point, not a better external ranking.
 # --fusion: the metadata (age, sex, site) late-fusion head is fitted on validation and stored in the artifact
 # (training/EVALUATION.md, "Metadata fusion"); rescoring costs minutes on 2 cores.
 set -euo pipefail
@@ -20,6 +22,6 @@ for spec in $DATA; do args+=(--data "$spec"); done
 "$PY" manage.py train "${args[@]}" \
   --task diagnosis --arch tf_efficientnet_lite0 --init imagenet \
   --img-size 192 --color-constancy shades_of_gray --augment strong \
-  --freeze-blocks 2 --balance-sources 0.5 \
+  --freeze-blocks 2 --balance-sources 0.5 --ema-decay 0.998 --serve-views 4 \
   --epochs 6 --batch-size 16 --nproc-per-node 2 --lr 5e-4 --folds 10 --fold 0 --seed 42 \
   --bootstrap 1000 --name naevus-lite0 --fusion ${EXTRA:-} "$@"
