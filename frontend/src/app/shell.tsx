@@ -115,7 +115,7 @@ export function Shell({ idleTimeoutMs = env.idleTimeoutMinutes * 60_000 }: { idl
             label={link.label}
             rightSection={
               link.count !== undefined ? (
-                <Badge size="sm" variant="outline" color={link.count > 0 ? 'red' : 'gray'} aria-label={`${link.count} ${link.countLabel ?? ''}`}>
+                <Badge size="sm" variant={link.count > 0 ? 'outline' : 'default'} color={link.count > 0 ? 'red' : undefined} aria-label={`${link.count} ${link.countLabel ?? ''}`}>
                   {link.count}
                 </Badge>
               ) : null

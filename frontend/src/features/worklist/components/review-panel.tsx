@@ -33,7 +33,8 @@ function SignedReview({ review }: { review: Review }) {
             {MANAGEMENTS[review.management]}
             {review.follow_up_date ? ` on ${formatDate(review.follow_up_date)}` : ''}
           </Text>
-          <Badge variant="outline" color={review.agrees_with_model ? 'gray' : 'orange'}>
+          {/* Default variant: body-coloured text passes contrast in both themes; the words carry the meaning. */}
+          <Badge variant="default">
             {review.agrees_with_model ? 'Agrees with the model' : `Disagrees with the model (${review.model_risk})`}
           </Badge>
         </Group>
@@ -78,7 +79,7 @@ export function ReviewPanel({ predictionId, onSigned }: { predictionId: number; 
           <Title order={2} size="h4">
             Review
           </Title>
-          <Badge variant="outline" color={state === 'disagreement' ? 'orange' : 'gray'}>
+          <Badge variant={state === 'disagreement' ? 'filled' : 'default'} color={state === 'disagreement' ? 'orange.9' : undefined}>
             {REVIEW_STATES[state]}
           </Badge>
         </Group>

@@ -52,7 +52,7 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
           </Title>
           <Text size="sm" c="dimmed">
             {lesion.anatomic_site} ·{' '}
-            <Anchor component={Link} to={paths.patient.to(lesion.patient.id)} size="sm">
+            <Anchor component={Link} to={paths.patient.to(lesion.patient.id)} size="sm" underline="always">
               {lesion.patient.name}
             </Anchor>{' '}
             · MRN {lesion.patient.mrn}

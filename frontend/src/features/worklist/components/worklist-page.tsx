@@ -73,7 +73,8 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
                       {item.anatomic_site}
                     </Text>
                   </Table.Td>
-                  <Table.Td>
+                  {/* Wide enough for "Refer · 100.0%": a narrower cell cuts the badge to "Refer · 5…". */}
+                  <Table.Td miw={150} style={{ whiteSpace: 'nowrap' }}>
                     <RiskBadge category={item.prediction.risk_category} probability={item.prediction.melanoma_probability} />
                   </Table.Td>
                   <Table.Td>{formatDateTime(item.waiting_since)}</Table.Td>
@@ -109,7 +110,7 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
             <Group gap={6} wrap="nowrap" justify="center">
               <span>{WORKLIST_FILTERS[value].label}</span>
               {counts.data ? (
-                <Badge size="sm" variant="outline" color="gray" aria-label={`${counts.data[value]} waiting`}>
+                <Badge size="sm" variant="default" aria-label={`${counts.data[value]} waiting`}>
                   {counts.data[value]}
                 </Badge>
               ) : null}
