@@ -1,4 +1,4 @@
-import { Badge, Button, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { Button, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
@@ -10,6 +10,7 @@ import { paths } from '@/lib/paths';
 import { CompareImages } from './compare-images';
 import { LesionImage } from './lesion-image';
 import { OutcomeForm } from './outcome-form';
+import { OutcomeList } from './outcome-list';
 
 export function LesionCard({ patientId, lesion }: { patientId: number; lesion: HistoryLesion }) {
   const [compareIds, setCompareIds] = useState<number[]>([]);
@@ -45,25 +46,7 @@ export function LesionCard({ patientId, lesion }: { patientId: number; lesion: H
           </Group>
         </Group>
 
-        {lesion.outcomes.length > 0 ? (
-          <Stack gap={4} aria-label="Biopsy outcomes">
-            {lesion.outcomes.map((outcome) => (
-              <Group key={outcome.id} gap="xs">
-                <Badge color={outcome.benign_malignant === 'malignant' ? 'red' : 'teal'} variant="outline">
-                  Biopsy: {outcome.benign_malignant}
-                </Badge>
-                <Text size="sm">
-                  {outcome.diagnosis} · {formatDate(outcome.date)}
-                </Text>
-                {outcome.notes ? (
-                  <Text size="xs" c="dimmed">
-                    {outcome.notes}
-                  </Text>
-                ) : null}
-              </Group>
-            ))}
-          </Stack>
-        ) : null}
+        <OutcomeList outcomes={lesion.outcomes} />
 
         {recording ? (
           <OutcomeForm patientId={patientId} lesionId={lesion.id} onDone={() => setRecording(false)} />

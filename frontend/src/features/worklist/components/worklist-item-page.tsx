@@ -1,12 +1,12 @@
-import { Anchor, Badge, Breadcrumbs, Button, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { Anchor, Breadcrumbs, Button, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { CompareImages } from '@/features/case-history/components/compare-images';
 import { LesionImage } from '@/features/case-history/components/lesion-image';
+import { OutcomeList } from '@/features/case-history/components/outcome-list';
 import type { StoredImage, WorklistFilter } from '@/lib/api-types';
-import { formatDate } from '@/lib/format';
 import { paths } from '@/lib/paths';
 import { WORKLIST_FILTERS } from '@/lib/vocabulary';
 
@@ -72,20 +72,7 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
 
       {result ? <ReviewPanel key={result.id} predictionId={result.id} /> : null}
 
-      {lesion.outcomes.length > 0 ? (
-        <Stack gap={4} aria-label="Biopsy outcomes">
-          {lesion.outcomes.map((outcome) => (
-            <Group key={outcome.id} gap="xs">
-              <Badge color={outcome.benign_malignant === 'malignant' ? 'red' : 'teal'} variant="outline">
-                Biopsy: {outcome.benign_malignant}
-              </Badge>
-              <Text size="sm">
-                {outcome.diagnosis} · {formatDate(outcome.date)}
-              </Text>
-            </Group>
-          ))}
-        </Stack>
-      ) : null}
+      <OutcomeList outcomes={lesion.outcomes} />
 
       {lesion.images.length === 0 ? (
         <EmptyState title="No images">This lesion has no images left.</EmptyState>
