@@ -40,7 +40,9 @@ class ModelVersion(models.Model):
 
     @property
     def val_auc(self) -> float | None:
-        return (self.metrics or {}).get("val", {}).get("roc_auc")
+        """Validation ROC AUC of what is served: the fused score's when the version has a fusion head."""
+        metrics = self.metrics or {}
+        return (metrics.get("fused") or metrics).get("val", {}).get("roc_auc")
 
 
 class ClinicOperatingPoint(models.Model):

@@ -23,7 +23,14 @@ from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
-from .inference.artifact import ARTIFACT_NAME, ArtifactFormatError, served_threshold, sha256_file, validate_meta
+from .inference.artifact import (
+    ARTIFACT_NAME,
+    ArtifactFormatError,
+    served_metrics,
+    served_threshold,
+    sha256_file,
+    validate_meta,
+)
 from .inference.fusion import Metadata
 from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
 from .operating_points import risk_decide
@@ -374,7 +381,8 @@ def model_version_register(
             # With a metadata fusion head, decisions are taken on the fused probability and its threshold.
             threshold=served_threshold(meta),
             calibration=meta["calibration"],
-            metrics=meta["metrics"],
+            # With one, also the fused figures (`served_metrics`), which `val_auc` then compares by.
+            metrics=served_metrics(meta),
             plots=stored_plots,
             artifact_path=str(target),
             sha256=sha256,

@@ -161,6 +161,22 @@ def served_threshold(meta: Mapping) -> float:
     return float(head["threshold"] if head is not None else meta["threshold"])
 
 
+def served_metrics(meta: Mapping) -> dict:
+    """The figures a registry shows and compares versions by: the image model's per split, and with a fusion
+    head also ``fused`` (per split, the figures at the head's threshold, which is what decisions use). The
+    image model's figures stay, since a clinic that records no age, sex or site is served it alone."""
+    metrics = dict(meta.get("metrics") or {})
+    head = meta.get("fusion")
+    fused = {
+        split: figures["fused"]
+        for split, figures in ((head or {}).get("metrics") or {}).items()
+        if isinstance(figures, Mapping) and isinstance(figures.get("fused"), Mapping)
+    }
+    if fused:
+        metrics["fused"] = fused
+    return metrics
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``.

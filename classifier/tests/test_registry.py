@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+from classifier.inference.artifact import load_artifact, save_artifact
 from classifier.inference.engine import Engine
 from classifier.inference.testing import (
     MIN_LOGIT_SPREAD,
@@ -61,3 +62,23 @@ def test_a_registered_trained_model_scores_real_images_through_its_onnx_twin_as_
                                                            backend="torch-cpu").analyse(images)]  # fmt: skip
     assert logit_spread(reference) >= MIN_LOGIT_SPREAD
     assert np.abs(np.subtract([r.raw_score for r in served], reference)).max() < 1e-4
+
+
+def test_a_fused_version_shows_and_is_compared_by_the_figures_of_what_it_serves(tmp_path):
+    """With a fusion head, decisions use the fused probability at the head's threshold: the registry keeps the
+    image model's figures, adds the fused ones, and `activate_if_better` compares fused validation AUCs."""
+    from classifier.tests.test_fusion_worker import HEAD
+
+    first = _register(tmp_path, seed=1, val_auc=0.80, activate=True)
+    path = tmp_path / "fused.naevus.pt"
+    sha256, meta = make_tiny_artifact(path, seed=6)
+    fused_figures = {"roc_auc": 0.83, "sensitivity": 0.95, "specificity": 0.44, "ece": 0.02, "threshold": 0.4}
+    head = {**HEAD, "metrics": {"val": {"n": 50, "image": {"roc_auc": 0.79}, "fused": fused_figures}}}
+    meta = {**meta, "metrics": {"val": {"roc_auc": 0.79}}, "fusion": head}
+    state = load_artifact(path, expected_sha256=sha256).state_dict
+    sha256 = save_artifact(path, state_dict=state, meta=meta)
+    fused = model_version_register(artifact_path=str(path), sha256=sha256, meta=meta, activate_if_better=True)
+    # Image alone 0.79 < 0.80, fused 0.83 > 0.80: what is served wins.
+    assert fused.metrics == {"val": {"roc_auc": 0.79}, "fused": {"val": fused_figures}}
+    assert fused.val_auc == 0.83 and fused.threshold == HEAD["threshold"]
+    assert list(ModelVersion.objects.filter(is_active=True)) == [fused] != [first]

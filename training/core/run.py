@@ -1,7 +1,8 @@
 """Per-rank entry point: `python -m training.core.run --config cfg.json` (what torchrun starts).
 
-Rank 0 alone writes: config.json, checkpoints/, metrics.json, plots/*.png, model.naevus.pt and
-result.json (what the Django side reads to register the model). No Django here.
+Rank 0 alone writes: config.json, checkpoints/, metrics.json, plots/*.png, model.naevus.pt, scores.npz
+(the served logits of every evaluation set) and result.json (what the Django side reads to register
+the model). No Django here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,6 +174,45 @@ def score_sets(
     }
 
 
+SCORES_NAME = "scores.npz"
+
+
+def save_scores(
+    path: Path, scored: dict[str, Scored], datasets: dict[str, LesionDataset], *, sha256: str, views: int
+) -> None:
+    """The served logits of every evaluation set, for steps that follow the run (the fusion head) to reuse
+    instead of scoring again. Keyed by the artifact's sha256 and the views: valid for those weights only."""
+    arrays: dict[str, np.ndarray] = {"sha256": np.asarray(sha256), "views": np.asarray(views)}
+    for i, (name, s) in enumerate(scored.items()):
+        arrays[f"name_{i}"] = np.asarray(name)
+        arrays[f"logits_{i}"] = s.logits
+        arrays[f"images_{i}"] = np.asarray([r.image_name for r in datasets[name].records])
+    np.savez(path, **arrays)
+
+
+def load_scores(path: Path, *, sha256: str, views: int, datasets: dict[str, LesionDataset]) -> dict[str, Scored] | None:
+    """`save_scores`' logits when they are of these weights, views and records; None otherwise."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["sha256"]) != sha256 or int(data["views"]) != views:
+            return None
+        names = {str(data[k]): k.removeprefix("name_") for k in data.files if k.startswith("name_")}
+        if set(names) != set(datasets):
+            return None
+        loaded = {}
+        for name, ds in datasets.items():
+            i = names[name]
+            if [str(n) for n in data[f"images_{i}"]] != [r.image_name for r in ds.records]:
+                return None
+            loaded[name] = Scored(
+                logits=np.asarray(data[f"logits_{i}"]),
+                targets=np.asarray([r.target for r in ds.records]),
+                groups=[r.group for r in ds.records],
+            )
+    return loaded
+
+
 def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
     started = time.perf_counter()
     out = cfg.out_dir
@@ -222,6 +263,7 @@ def run(cfg: TrainConfig, runtime: Runtime) -> dict[str, Any] | None:
     )
     artifact_path = out / ARTIFACT_NAME
     sha256 = save_artifact(artifact_path, state_dict=model.state_dict(), meta=meta)
+    save_scores(out / SCORES_NAME, served, datasets, sha256=sha256, views=cfg.serve_views)
 
     full = {
         **metrics,

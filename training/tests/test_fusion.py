@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from classifier.inference.artifact import ARTIFACT_NAME, ArtifactIntegrityError, load_artifact, sha256_file
 from classifier.inference.engine import Engine
-from classifier.inference.fusion import fused_log_odds, fused_probability
+from classifier.inference.fusion import Metadata, fused_log_odds, fused_probability
 from classifier.inference.metrics import roc_auc, threshold_for_sensitivity
 from classifier.inference.scoring import calibrate
 from training.core.config import TrainConfig
 from training.core.data import Record, load_sources
-from training.core.fusion import FEATURES, fit_head, fuse, metadata_features, paired_auc_difference, record_metadata
+from training.core.fusion import (
+    FEATURES,
+    fit_head,
+    fuse,
+    masked_variants,
+    metadata_features,
+    paired_auc_difference,
+    record_metadata,
+)
 from training.core.fusion import main as fusion_main
 from training.core.served_check import check, served_results
 from training.tests.test_served_check import tiny_run
@@ -160,3 +170,81 @@ def test_the_served_fused_path_reproduces_the_fused_figures(fused_run, tmp_path)
         (copy / name).write_bytes((out / name).read_bytes())
     (copy / "fusion.json").write_text(json.dumps(fusion))
     assert check(copy, tolerance=1e-3)["ok"] is False
+
+
+def test_each_record_is_fitted_in_every_state_it_can_be_seen_in_once():
+    full = Metadata.normalised(age=60, sex="female", site="torso")
+    assert len(masked_variants(full)) == 8 and masked_variants(full)[0] == full
+    assert masked_variants(Metadata.normalised(age=None, sex="male", site=None)) == [
+        Metadata(sex="male"),
+        Metadata(),
+    ]
+    assert masked_variants(Metadata()) == [Metadata()]
+
+
+def test_a_missing_site_is_served_as_unknown_not_as_the_validation_records_that_lacked_one():
+    # Validation as E3 had it: most records carry a site, which matters, and those without one come
+    # from a source with few melanomas. Served to a clinic that records no site, the head fitted on
+    # validation alone reads "site missing" as that source (low risk); fitted with masked copies
+    # (`fit_head`'s default), as "unknown for this patient".
+    rng = np.random.default_rng(5)
+    sited = 900
+    site = rng.choice(["torso", "lower extremity", "head/neck"], size=sited)
+    y_sited = rng.random(sited) < np.where(site == "head/neck", 0.45, 0.15)
+    y_unsited = rng.random(300) < 0.03
+    y = np.concatenate([y_sited, y_unsited]).astype(int)
+    z = 1.0 * (2 * y - 1) + rng.normal(0, 1.5, size=len(y))
+    records = [_record(anatom_site=s) for s in site] + [_record() for _ in range(300)]
+
+    # The same patients served without their site (a clinic that records none): with the head fitted on
+    # validation alone their mean probability drops well below their melanoma rate.
+    site_unknown = [replace(record_metadata(r), site=None) for r in records]
+
+    def mean_served(mask_missing: bool) -> float:
+        head = fit_head(
+            records, z, y, calibration_method="temperature", target_sensitivity=0.9, mask_missing=mask_missing
+        )
+        assert head["mask_missing"] is mask_missing
+        return float(fused_probability(head, site_unknown, z).mean())
+
+    prevalence = float(y.mean())
+    assert abs(mean_served(True) - prevalence) < 0.02
+    # The regression this guards: validation's unsited source stands in for every unsited patient.
+    assert mean_served(False) < prevalence - 0.05
+
+
+def test_fusion_reuses_the_runs_served_logits_only_for_the_same_weights(tmp_path, monkeypatch):
+    import training.core.fusion as fusion
+
+    out = tiny_run(tmp_path, n=48, external_seed=7, epochs=1, metadata=True).out_dir
+    rescored = fuse(out, n_bootstrap=20, views=2)  # other views than the run's: scored again
+    assert (out / "scores.npz").is_file()
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again although the run's logits are of these weights")
+
+    with monkeypatch.context() as m:
+        m.setattr(fusion, "score_sets", no_scoring)
+        reused = fuse(out, n_bootstrap=20)
+    again = fuse(out, n_bootstrap=20, views=1)
+    assert reused["splits"]["test"]["image_auc"] == pytest.approx(again["splits"]["test"]["image_auc"])
+    assert rescored["views"] == 2 and reused["views"] == 1
+
+    # Other weights (the head written, a new sha256): the stored logits are not theirs, so it scores.
+    json_path = out / "result.json"
+    served = json.loads(json_path.read_text())
+    json_path.write_text(json.dumps({**served, "sha256": "0" * 64}))
+    from training.core.run import load_scores, prepare
+
+    assert load_scores(out / "scores.npz", sha256="0" * 64, views=1, datasets={}) is None
+    json_path.write_text(json.dumps(served))
+    cfg = TrainConfig.load(out / "config.json")
+    from training.core.distributed import init_runtime
+
+    datasets = prepare(cfg, init_runtime(force_cpu=True)).eval_sets
+    loaded = load_scores(out / "scores.npz", sha256=served["sha256"], views=1, datasets=datasets)
+    assert loaded is not None and set(loaded) == set(datasets)
+    assert load_scores(out / "scores.npz", sha256=served["sha256"], views=4, datasets=datasets) is None
+    # The same names in another order (records of another split or run): not these logits.
+    shuffled = {**datasets, "val": SimpleNamespace(records=list(reversed(datasets["val"].records)))}
+    assert load_scores(out / "scores.npz", sha256=served["sha256"], views=1, datasets=shuffled) is None
