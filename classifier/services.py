@@ -34,6 +34,7 @@ from .inference.artifact import (
 from .inference.fusion import Metadata
 from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
 from .operating_points import risk_decide
+from .signals import batch_finished, prediction_finished, send_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +255,8 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
     )
     if not updated and heatmap_name:
         prediction.heatmap.storage.delete(heatmap_name)
+    if updated:
+        send_after_commit(prediction_finished, prediction_id=prediction.pk)
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)
     return bool(updated)
@@ -432,9 +435,10 @@ def _batch_maybe_finish(batch_id: int | None) -> None:
         + BatchRejectedFile.objects.filter(batch_id=batch_id).count()
     )
     if not pending and arrived >= BatchJob.objects.filter(pk=batch_id).values_list("total", flat=True).first():
-        BatchJob.objects.filter(pk=batch_id, status=BatchJob.Status.RUNNING).update(
+        if BatchJob.objects.filter(pk=batch_id, status=BatchJob.Status.RUNNING).update(
             status=BatchJob.Status.DONE, finished_at=timezone.now()
-        )
+        ):
+            send_after_commit(batch_finished, batch_id=batch_id)
 
 
 def batch_finish_if_complete(batch_id: int) -> None:

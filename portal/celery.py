@@ -12,7 +12,7 @@ broker.install()
 
 app = Celery("naevus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["classifier"])
+app.autodiscover_tasks(["classifier", "webhooks"])
 
 
 # What `manage.py worker_liveness` reads (portal/core/worker_liveness.py). Pool processes record

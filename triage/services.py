@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import Prediction
+from classifier.signals import send_after_commit
 from portal.accounts.models import Role
 from portal.accounts.selectors import user_membership
 from portal.audit.models import Action
@@ -15,6 +16,7 @@ from portal.core.exceptions import ApplicationError
 
 from .models import FOLLOW_UP_KINDS, ReadKind, Review, ReviewPolicy
 from .reviews import current_reviews, model_agrees, share_draw, state_of
+from .signals import review_signed
 
 CONTENT = ("assessment", "management", "follow_up_date", "notes")
 
@@ -179,6 +181,7 @@ def review_sign(*, user, review: Review) -> Review:
             object_id=review.pk,
             patient_id=_patient_id(review.prediction),
         )
+        send_after_commit(review_signed, review_id=review.pk)
     return review
 
 
@@ -218,4 +221,5 @@ def review_amend(*, user, review: Review, data: dict) -> Review:
             object_id=amendment.pk,
             patient_id=_patient_id(review.prediction),
         )
+        send_after_commit(review_signed, review_id=amendment.pk)
     return amendment

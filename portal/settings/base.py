@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "classifier",
     "triage",
+    "webhooks",
     "training",
 ]
 
@@ -301,7 +302,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "classifier.tasks.sweep",
         "schedule": timedelta(seconds=NAEVUS_SWEEP_INTERVAL_SECONDS),
     },
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep",
+        "schedule": timedelta(seconds=NAEVUS_SWEEP_INTERVAL_SECONDS),
+    },
 }
+# Webhooks (webhooks/, docs/webhooks.md): attempts per delivery, the backoff between them (30 s, 60 s,
+# 120 s … capped), and where a clinic admin may point them. By default only https to public addresses:
+# a receiver inside the hospital's network needs NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS.
+NAEVUS_WEBHOOK_MAX_ATTEMPTS = env.int("NAEVUS_WEBHOOK_MAX_ATTEMPTS", default=8)
+NAEVUS_WEBHOOK_BACKOFF_SECONDS = env.float("NAEVUS_WEBHOOK_BACKOFF_SECONDS", default=30)
+NAEVUS_WEBHOOK_BACKOFF_MAX_SECONDS = env.float("NAEVUS_WEBHOOK_BACKOFF_MAX_SECONDS", default=3600)
+NAEVUS_WEBHOOK_CONNECT_TIMEOUT = env.float("NAEVUS_WEBHOOK_CONNECT_TIMEOUT", default=5)
+NAEVUS_WEBHOOK_READ_TIMEOUT = env.float("NAEVUS_WEBHOOK_READ_TIMEOUT", default=10)
+NAEVUS_WEBHOOK_SWEEP_GRACE_SECONDS = env.float("NAEVUS_WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+NAEVUS_WEBHOOK_ALLOW_HTTP = env.bool("NAEVUS_WEBHOOK_ALLOW_HTTP", default=False)
+NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 
 # Firebase: the emulator is honoured only with DEBUG on (see portal.settings.checks).
 FIREBASE_PROJECT_ID = env("FIREBASE_PROJECT_ID", default="")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db.models import Q
+from django.utils import timezone
 
 from classifier.models import BatchJob, BatchRejectedFile, ClinicOperatingPoint, Prediction
 from portal.accounts.models import Invitation, Membership
@@ -16,6 +17,7 @@ from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.records.models import Lesion, LesionImage, Outcome, Patient
 from triage.models import Review, ReviewPolicy
+from webhooks.models import Delivery, Endpoint
 
 from .factories import LesionFactory, LesionImageFactory, PatientFactory, png_bytes
 
@@ -34,6 +36,7 @@ class ClinicData:
     operating_point: ClinicOperatingPoint
     review: Review
     markers: list[str] = field(default_factory=list)
+    webhook_rows: list = field(default_factory=list)
 
     def ids(self) -> dict[str, int]:
         """By route kwarg name."""
@@ -51,7 +54,7 @@ class ClinicData:
         return [
             self.patient, self.lesion, self.image, self.outcome, self.prediction, self.batch, self.invitation,
             self.operating_point, self.review, self.review.prediction, self.clinic.review_policy, self.user,
-            self.user.membership, self.clinic,
+            self.user.membership, self.clinic, *self.webhook_rows,
         ]  # fmt: skip
 
 
@@ -140,9 +143,20 @@ def clinic_data_create(*, clinic, user, tag: str, model_version) -> ClinicData:
         clinic.name, patient.mrn, patient.name, lesion.label, image.original_name, image.sha256, outcome.notes,
         batch.name, prediction.error, f"{tag.lower()}-rejected.jpg", invitation.email, user.email, review.notes,
     ]  # fmt: skip
-    return ClinicData(
-        clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, operating_point, review, markers
+    endpoint = Endpoint.objects.create(
+        clinic=clinic, url=f"https://{tag.lower()}-it.example.org/naevus", events=["prediction.refer"]
     )
+    delivery = Delivery.objects.create(
+        endpoint=endpoint,
+        event="prediction.refer",
+        payload={"id": f"{tag.lower()}-delivery", "data": {"prediction_id": prediction.pk}},
+        next_attempt_at=timezone.now(),
+    )
+    markers += [endpoint.url, endpoint.secret, f"{tag.lower()}-delivery"]
+    return ClinicData(
+        clinic, user, patient, lesion, image, outcome, prediction, batch, invitation, operating_point, review, markers,
+        [endpoint, delivery],
+    )  # fmt: skip
 
 
 def clinic_state(clinic) -> dict:
@@ -165,6 +179,8 @@ def clinic_state(clinic) -> dict:
         "users": User.objects.filter(membership__clinic=clinic),
         "reviews": Review.objects.filter(Q(clinic=clinic) | Q(prediction__image__clinic=clinic)),
         "review_policies": ReviewPolicy.objects.filter(clinic=clinic),
+        "webhook_endpoints": Endpoint.objects.filter(clinic=clinic),
+        "webhook_deliveries": Delivery.objects.filter(endpoint__clinic=clinic),
     }
     return {name: list(qs.distinct().order_by("pk").values()) for name, qs in querysets.items()}
 
