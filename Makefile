@@ -58,6 +58,7 @@ chromium:
 
 lint: deps-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 
 ## test: everything — lint, Python unit + integration (PostgreSQL, real Celery worker on Redis, Firebase emulator),
 ## reliability, frontend type-check/lint/unit, and end-to-end in Chromium.

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -17,7 +17,12 @@ from portal.accounts.selectors import user_clinic
 from portal.audit.models import Action
 from portal.core.exceptions import ApplicationError
 from portal.core.pagination import PageNumberPagination
+from portal.core.schema import ERROR_REF
+from portal.core.throttling import AtomicScopedRateThrottle
 from portal.records import selectors as record_selectors
+from portal.records import services as record_services
+from portal.records.serializers import ImageUploadSerializer, PatientWriteSerializer
+from portal.records.validation import UPLOAD_REJECTIONS
 
 from . import batches, selectors, services
 from .inference.quality import retake_label
@@ -25,8 +30,12 @@ from .serializers import (
     BatchCreateSerializer,
     BatchResultSerializer,
     BatchSerializer,
+    HistorySerializer,
+    ImageSerializer,
+    ImageUploadResponseSerializer,
     ModelVersionSerializer,
     OperatingPointSerializer,
+    PatientSerializer,
     PredictionSerializer,
     RerunSerializer,
 )
@@ -268,3 +277,91 @@ class OperatingPointReliabilityApi(APIView):
         if not point.reliability_plot:
             raise Http404()
         return _private(FileResponse(point.reliability_plot.open("rb"), content_type="image/png"))
+
+
+# The records as the clinician reads them: patients with their highest current risk, images with their
+# predictions, and the upload that answers with them. Records' own views (lesions, outcomes, image files)
+# are in portal/records/api.py; records import nothing from here.
+
+
+class PatientListApi(GenericAPIView):
+    pagination_class = PageNumberPagination
+    serializer_class = PatientSerializer
+
+    @extend_schema(
+        operation_id="patients_list",
+        parameters=[OpenApiParameter("search", str, description="Matches MRN or name.")],
+        responses=PatientSerializer(many=True),
+    )
+    def get(self, request):
+        qs = selectors.patient_list(user=request.user, search=request.query_params.get("search", "").strip())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(PatientSerializer(page, many=True).data)
+
+    @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
+    def post(self, request):
+        data = PatientWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        patient = record_services.patient_create(user=request.user, **data.validated_data)
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailApi(APIView):
+    @extend_schema(responses=PatientSerializer)
+    def get(self, request, patient_id: int):
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
+        return Response(PatientSerializer(patient).data)
+
+    @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
+    def patch(self, request, patient_id: int):
+        patient = selectors.patient_get(user=request.user, patient_id=patient_id, audit=False, action=Action.UPDATE)
+        data = PatientWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        patient = record_services.patient_update(user=request.user, patient=patient, data=data.validated_data)
+        return Response(PatientSerializer(patient).data)
+
+
+class PatientHistoryApi(APIView):
+    @extend_schema(responses=HistorySerializer)
+    def get(self, request, patient_id: int):
+        patient = selectors.patient_history(user=request.user, patient_id=patient_id)
+        return Response(HistorySerializer({"patient": patient, "lesions": patient.history_lesions}).data)
+
+
+class LesionImagesApi(APIView):
+    parser_classes = [MultiPartParser]
+    throttle_classes = [AtomicScopedRateThrottle]
+    throttle_scope = "upload"
+
+    @extend_schema(
+        request=ImageUploadSerializer,
+        responses={
+            202: ImageUploadResponseSerializer,
+            400: OpenApiResponse(
+                ERROR_REF,
+                description="All or nothing: the first refused file refuses the request; `fields.files` carries "
+                f"the reason. `code`: {', '.join(f'`{c}`' for c in UPLOAD_REJECTIONS)}; `invalid` for a bad "
+                "`kind` or `captured_at`.",
+            ),
+        },
+    )
+    def post(self, request, lesion_id: int):
+        lesion = record_selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False, action=Action.CREATE)
+        files = request.FILES.getlist("files")
+        data = ImageUploadSerializer(data={k: v for k, v in request.data.items() if k != "files"} | {"files": files})
+        data.is_valid(raise_exception=True)
+        images = record_services.lesion_images_upload(
+            user=request.user,
+            lesion=lesion,
+            uploads=[record_services.Upload(stream=f, size=f.size, name=f.name) for f in files],
+            kind=data.validated_data["kind"],
+            captured_at=data.validated_data.get("captured_at"),
+        )
+        images = [selectors.image_get(user=request.user, image_id=i.pk, audit=False) for i in images]
+        return Response({"images": ImageSerializer(images, many=True).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class ImageDetailApi(APIView):
+    @extend_schema(responses=ImageSerializer)
+    def get(self, request, image_id: int):
+        return Response(ImageSerializer(selectors.image_get(user=request.user, image_id=image_id)).data)

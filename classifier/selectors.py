@@ -1,9 +1,11 @@
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
 from portal.audit.models import Action, Outcome
 from portal.audit.services import audit_record
+from portal.records import selectors as record_selectors
+from portal.records.models import LesionImage, Patient
 from portal.records.selectors import clinic_filter
 
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
@@ -157,3 +159,48 @@ def operating_point_get(*, user, operating_point_id, object_type: str = "operati
         raise Http404()
     audit_record(user=user, action=Action.READ, object_type=object_type, object_id=point.pk)
     return point
+
+
+# The records as the clinician reads them (classifier/api.py's patient and image views): records' selectors
+# (scope, 404, audit) plus what the classifier knows about them.
+
+
+def _with_highest_risk(qs: QuerySet[Patient]) -> QuerySet[Patient]:
+    """Highest current risk: one definition for the list, the detail and the history, so that no screen can
+    show a patient as risk-free while another says "refer"."""
+    done = Prediction.objects.filter(
+        image__lesion__patient=OuterRef("pk"), status=Prediction.Status.DONE, melanoma_probability__isnull=False
+    ).order_by("-melanoma_probability")
+    return qs.annotate(
+        top_probability=Subquery(done.values("melanoma_probability")[:1]),
+        top_risk=Subquery(done.values("risk_category")[:1]),
+        top_model_version_id=Subquery(done.values("model_version_id")[:1]),
+    )
+
+
+def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
+    return _with_highest_risk(record_selectors.patient_list(user=user, search=search))
+
+
+def patient_get(*, user, patient_id, audit: bool = True, action: Action = Action.READ) -> Patient:
+    return record_selectors.patient_get(
+        user=user, patient_id=patient_id, audit=audit, action=action, annotate=_with_highest_risk
+    )
+
+
+def patient_history(*, user, patient_id) -> Patient:
+    """Records' history (lesions → images, outcomes) with each image's predictions, newest first: one more
+    query whatever the size."""
+    patient = record_selectors.patient_history(user=user, patient_id=patient_id, annotate=_with_highest_risk)
+    predictions = Prediction.objects.select_related("model_version").order_by("-created_at", "-id")
+    images = [image for lesion in patient.history_lesions for image in lesion.images.all()]
+    prefetch_related_objects(images, Prefetch("predictions", queryset=predictions))
+    return patient
+
+
+def image_get(*, user, image_id, audit: bool = True) -> LesionImage:
+    image = record_selectors.image_get(user=user, image_id=image_id, audit=audit)
+    prefetch_related_objects(
+        [image], Prefetch("predictions", queryset=Prediction.objects.select_related("model_version"))
+    )
+    return image

@@ -2,6 +2,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.records.models import Lesion, LesionImage, Patient
+from portal.records.serializers import OutcomeSerializer
+from portal.records.vocabulary import UploadImageType
+
 from .inference.fusion import FIELDS as FUSION_FIELDS
 from .inference.quality import REASON_LABELS, retake_label
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
@@ -251,3 +255,77 @@ class BatchCreateSerializer(serializers.Serializer):
 
 class RerunSerializer(serializers.Serializer):
     model_version = serializers.IntegerField()
+
+
+# The records as the clinician reads them: a patient with the highest current risk, an image with its
+# predictions. Composed here, above records, so that records import nothing from the classifier.
+
+
+class HighestRiskSerializer(serializers.Serializer):
+    probability = serializers.FloatField()
+    risk_category = serializers.ChoiceField(choices=[("refer", "Refer"), ("routine", "Routine")])
+    model_version_id = serializers.IntegerField()
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    age = serializers.IntegerField(read_only=True, allow_null=True)
+    lesion_count = serializers.IntegerField(read_only=True, default=0)
+    highest_risk = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id", "mrn", "name", "sex", "birth_year", "age", "notes", "last_visit", "lesion_count",
+            "highest_risk", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(HighestRiskSerializer(allow_null=True))
+    def get_highest_risk(self, obj):
+        probability = getattr(obj, "top_probability", None)
+        if probability is None:
+            return None
+        return {"probability": probability, "risk_category": obj.top_risk, "model_version_id": obj.top_model_version_id}
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    predictions = PredictionSerializer(many=True, read_only=True)
+    lesion_id = serializers.IntegerField(read_only=True, allow_null=True)
+    content_type = serializers.ChoiceField(choices=UploadImageType.choices, read_only=True)
+
+    class Meta:
+        model = LesionImage
+        fields = [
+            "id", "lesion_id", "kind", "content_type", "captured_at", "uploaded_at", "width", "height", "sha256",
+            "file_url", "thumbnail_url", "predictions",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_file_url(self, obj):
+        return reverse("image-file", args=[obj.pk])
+
+    @extend_schema_field(serializers.CharField())
+    def get_thumbnail_url(self, obj):
+        return reverse("image-thumbnail", args=[obj.pk])
+
+
+class ImageUploadResponseSerializer(serializers.Serializer):
+    images = ImageSerializer(many=True)
+
+
+class HistoryLesionSerializer(serializers.ModelSerializer):
+    images = ImageSerializer(many=True)
+    outcomes = OutcomeSerializer(many=True)
+
+    class Meta:
+        model = Lesion
+        fields = ["id", "anatomic_site", "label", "created_at", "images", "outcomes"]
+        read_only_fields = fields
+
+
+class HistorySerializer(serializers.Serializer):
+    patient = PatientSerializer()
+    lesions = HistoryLesionSerializer(many=True)

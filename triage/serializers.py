@@ -2,8 +2,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from classifier.serializers import PredictionSerializer
-from portal.records.serializers import ImageSerializer, OutcomeSerializer
+from classifier.serializers import ImageSerializer, PredictionSerializer
+from portal.records.serializers import OutcomeSerializer
 
 from .models import Assessment, Management, ReadKind, Review
 from .reviews import STATES

@@ -4,78 +4,17 @@ import io
 
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from PIL import Image, ImageOps
 from rest_framework import status
-from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.audit.models import Action
-from portal.core.pagination import PageNumberPagination
-from portal.core.schema import ERROR_REF
-from portal.core.throttling import AtomicScopedRateThrottle
 
 from . import selectors, services
 from .jpeg import with_orientation
-from .serializers import (
-    HistorySerializer,
-    ImageSerializer,
-    ImageUploadResponseSerializer,
-    ImageUploadSerializer,
-    LesionSerializer,
-    LesionWriteSerializer,
-    OutcomeSerializer,
-    OutcomeWriteSerializer,
-    PatientSerializer,
-    PatientWriteSerializer,
-)
-from .validation import UPLOAD_REJECTIONS
-
-
-class PatientListApi(GenericAPIView):
-    pagination_class = PageNumberPagination
-    serializer_class = PatientSerializer
-
-    @extend_schema(
-        operation_id="patients_list",
-        parameters=[OpenApiParameter("search", str, description="Matches MRN or name.")],
-        responses=PatientSerializer(many=True),
-    )
-    def get(self, request):
-        qs = selectors.patient_list(user=request.user, search=request.query_params.get("search", "").strip())
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(PatientSerializer(page, many=True).data)
-
-    @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
-    def post(self, request):
-        data = PatientWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        patient = services.patient_create(user=request.user, **data.validated_data)
-        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
-
-
-class PatientDetailApi(APIView):
-    @extend_schema(responses=PatientSerializer)
-    def get(self, request, patient_id: int):
-        patient = selectors.patient_get(user=request.user, patient_id=patient_id)
-        return Response(PatientSerializer(patient).data)
-
-    @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
-    def patch(self, request, patient_id: int):
-        patient = selectors.patient_get(user=request.user, patient_id=patient_id, audit=False, action=Action.UPDATE)
-        data = PatientWriteSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        patient = services.patient_update(user=request.user, patient=patient, data=data.validated_data)
-        return Response(PatientSerializer(patient).data)
-
-
-class PatientHistoryApi(APIView):
-    @extend_schema(responses=HistorySerializer)
-    def get(self, request, patient_id: int):
-        patient = selectors.patient_history(user=request.user, patient_id=patient_id)
-        return Response(HistorySerializer({"patient": patient, "lesions": patient.history_lesions}).data)
+from .serializers import LesionSerializer, LesionWriteSerializer, OutcomeSerializer, OutcomeWriteSerializer
 
 
 class PatientLesionsApi(APIView):
@@ -107,39 +46,6 @@ class LesionDetailApi(APIView):
         return Response(LesionSerializer(lesion).data)
 
 
-class LesionImagesApi(APIView):
-    parser_classes = [MultiPartParser]
-    throttle_classes = [AtomicScopedRateThrottle]
-    throttle_scope = "upload"
-
-    @extend_schema(
-        request=ImageUploadSerializer,
-        responses={
-            202: ImageUploadResponseSerializer,
-            400: OpenApiResponse(
-                ERROR_REF,
-                description="All or nothing: the first refused file refuses the request; `fields.files` carries "
-                f"the reason. `code`: {', '.join(f'`{c}`' for c in UPLOAD_REJECTIONS)}; `invalid` for a bad "
-                "`kind` or `captured_at`.",
-            ),
-        },
-    )
-    def post(self, request, lesion_id: int):
-        lesion = selectors.lesion_get(user=request.user, lesion_id=lesion_id, audit=False, action=Action.CREATE)
-        files = request.FILES.getlist("files")
-        data = ImageUploadSerializer(data={k: v for k, v in request.data.items() if k != "files"} | {"files": files})
-        data.is_valid(raise_exception=True)
-        images = services.lesion_images_upload(
-            user=request.user,
-            lesion=lesion,
-            uploads=[services.Upload(stream=f, size=f.size, name=f.name) for f in files],
-            kind=data.validated_data["kind"],
-            captured_at=data.validated_data.get("captured_at"),
-        )
-        images = [selectors.image_get(user=request.user, image_id=i.pk, audit=False) for i in images]
-        return Response({"images": ImageSerializer(images, many=True).data}, status=status.HTTP_202_ACCEPTED)
-
-
 class LesionOutcomesApi(APIView):
     @extend_schema(request=OutcomeWriteSerializer, responses={201: OutcomeSerializer})
     def post(self, request, lesion_id: int):
@@ -148,12 +54,6 @@ class LesionOutcomesApi(APIView):
         data.is_valid(raise_exception=True)
         outcome = services.outcome_record(user=request.user, lesion=lesion, **data.validated_data)
         return Response(OutcomeSerializer(outcome).data, status=status.HTTP_201_CREATED)
-
-
-class ImageDetailApi(APIView):
-    @extend_schema(responses=ImageSerializer)
-    def get(self, request, image_id: int):
-        return Response(ImageSerializer(selectors.image_get(user=request.user, image_id=image_id)).data)
 
 
 def _private(response):

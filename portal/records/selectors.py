@@ -1,6 +1,8 @@
 """Every read of patient data goes through here: scoped to the user's clinic, audited.
 Another clinic's object is indistinguishable from a missing one (404)."""
 
+from collections.abc import Callable
+
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -33,23 +35,16 @@ def patient_queryset(*, user) -> QuerySet[Patient]:
     return Patient.objects.filter(clinic_filter(user=user, field="clinic"))
 
 
-def _with_summary(qs: QuerySet[Patient]) -> QuerySet[Patient]:
-    """Lesion count and highest current risk: one definition for the list, the detail and the history,
-    so that no screen can show a patient as risk-free while another says "refer"."""
-    from classifier.models import Prediction
-
-    done = Prediction.objects.filter(
-        image__lesion__patient=OuterRef("pk"), status=Prediction.Status.DONE, melanoma_probability__isnull=False
-    ).order_by("-melanoma_probability")
-    # Correlated subqueries rather than Count("lesions"): a GROUP BY over the whole clinic would be
+def _with_lesion_count(qs: QuerySet[Patient]) -> QuerySet[Patient]:
+    # A correlated subquery rather than Count("lesions"): a GROUP BY over the whole clinic would be
     # computed before the page is cut (90 ms against 10 ms at 10,000 patients, bench/README.md).
     lesions = Lesion.objects.filter(patient=OuterRef("pk")).order_by().values("patient").annotate(n=Count("*"))
-    return qs.annotate(
-        lesion_count=Coalesce(Subquery(lesions.values("n")[:1]), 0),
-        top_probability=Subquery(done.values("melanoma_probability")[:1]),
-        top_risk=Subquery(done.values("risk_category")[:1]),
-        top_model_version_id=Subquery(done.values("model_version_id")[:1]),
-    )
+    return qs.annotate(lesion_count=Coalesce(Subquery(lesions.values("n")[:1]), 0))
+
+
+# What an app built on records adds to the patient query (e.g. the highest current risk), in the same query
+# as the lesion count, so that the list, the detail and the history agree. Records know nothing of what it adds.
+PatientAnnotation = Callable[[QuerySet[Patient]], QuerySet[Patient]]
 
 
 def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
@@ -57,11 +52,19 @@ def patient_list(*, user, search: str = "") -> QuerySet[Patient]:
     if search:
         qs = qs.filter(Q(mrn__icontains=search) | Q(name__icontains=search))
     audit_record(user=user, action=Action.READ, object_type="patient_list", object_id="")
-    return _with_summary(qs).order_by("-last_visit", "-created_at", "-id")
+    return _with_lesion_count(qs).order_by("-last_visit", "-created_at", "-id")
 
 
-def patient_get(*, user, patient_id, audit: bool = True, action: Action = Action.READ) -> Patient:
-    patient = _with_summary(patient_queryset(user=user)).filter(pk=patient_id).first()
+def patient_get(
+    *,
+    user,
+    patient_id,
+    audit: bool = True,
+    action: Action = Action.READ,
+    annotate: PatientAnnotation | None = None,
+) -> Patient:
+    qs = _with_lesion_count(patient_queryset(user=user))
+    patient = (annotate(qs) if annotate else qs).filter(pk=patient_id).first()
     if patient is None:
         raise _deny(user=user, object_type="patient", object_id=patient_id, action=action)
     if audit:
@@ -69,16 +72,11 @@ def patient_get(*, user, patient_id, audit: bool = True, action: Action = Action
     return patient
 
 
-def patient_history(*, user, patient_id) -> Patient:
-    """The patient with lesions → images → predictions → outcomes prefetched, newest first, in a fixed
+def patient_history(*, user, patient_id, annotate: PatientAnnotation | None = None) -> Patient:
+    """The patient with lesions → images and lesions → outcomes prefetched, newest first, in a fixed
     number of queries whatever the size."""
-    from classifier.models import Prediction
-
-    patient = patient_get(user=user, patient_id=patient_id, audit=False)
-    predictions = Prediction.objects.select_related("model_version").order_by("-created_at", "-id")
-    images = LesionImage.objects.order_by("-uploaded_at", "-id").prefetch_related(
-        Prefetch("predictions", queryset=predictions)
-    )
+    patient = patient_get(user=user, patient_id=patient_id, audit=False, annotate=annotate)
+    images = LesionImage.objects.order_by("-uploaded_at", "-id")
     lesions = (
         Lesion.objects.filter(patient=patient)
         .order_by("-created_at", "-id")
@@ -122,15 +120,7 @@ def image_queryset(*, user) -> QuerySet[LesionImage]:
 def image_get(
     *, user, image_id, audit: bool = True, object_type: str = "image", action: Action = Action.READ
 ) -> LesionImage:
-    from classifier.models import Prediction
-
-    image = (
-        image_queryset(user=user)
-        .select_related("lesion")
-        .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.select_related("model_version")))
-        .filter(pk=image_id)
-        .first()
-    )
+    image = image_queryset(user=user).select_related("lesion").filter(pk=image_id).first()
     if image is None:
         raise _deny(user=user, object_type=object_type, object_id=image_id, action=action)
     if audit:

@@ -1,39 +1,8 @@
-from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from classifier.serializers import PredictionSerializer
-
-from .models import Lesion, LesionImage, Outcome, Patient
-from .vocabulary import AnatomicSite, BenignMalignant, Diagnosis, ImageKind, Sex, UploadImageType
-
-
-class HighestRiskSerializer(serializers.Serializer):
-    probability = serializers.FloatField()
-    risk_category = serializers.ChoiceField(choices=[("refer", "Refer"), ("routine", "Routine")])
-    model_version_id = serializers.IntegerField()
-
-
-class PatientSerializer(serializers.ModelSerializer):
-    age = serializers.IntegerField(read_only=True, allow_null=True)
-    lesion_count = serializers.IntegerField(read_only=True, default=0)
-    highest_risk = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Patient
-        fields = [
-            "id", "mrn", "name", "sex", "birth_year", "age", "notes", "last_visit", "lesion_count",
-            "highest_risk", "created_at", "updated_at",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    @extend_schema_field(HighestRiskSerializer(allow_null=True))
-    def get_highest_risk(self, obj):
-        probability = getattr(obj, "top_probability", None)
-        if probability is None:
-            return None
-        return {"probability": probability, "risk_category": obj.top_risk, "model_version_id": obj.top_model_version_id}
+from .models import Lesion, Outcome
+from .vocabulary import AnatomicSite, BenignMalignant, Diagnosis, ImageKind, Sex
 
 
 class PatientWriteSerializer(serializers.Serializer):
@@ -84,50 +53,7 @@ class OutcomeWriteSerializer(serializers.Serializer):
         return value
 
 
-class ImageSerializer(serializers.ModelSerializer):
-    file_url = serializers.SerializerMethodField()
-    thumbnail_url = serializers.SerializerMethodField()
-    predictions = PredictionSerializer(many=True, read_only=True)
-    lesion_id = serializers.IntegerField(read_only=True, allow_null=True)
-    content_type = serializers.ChoiceField(choices=UploadImageType.choices, read_only=True)
-
-    class Meta:
-        model = LesionImage
-        fields = [
-            "id", "lesion_id", "kind", "content_type", "captured_at", "uploaded_at", "width", "height", "sha256",
-            "file_url", "thumbnail_url", "predictions",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    @extend_schema_field(serializers.CharField())
-    def get_file_url(self, obj):
-        return reverse("image-file", args=[obj.pk])
-
-    @extend_schema_field(serializers.CharField())
-    def get_thumbnail_url(self, obj):
-        return reverse("image-thumbnail", args=[obj.pk])
-
-
 class ImageUploadSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
     kind = serializers.ChoiceField(choices=ImageKind.choices, default=ImageKind.DERMOSCOPIC)
     captured_at = serializers.DateTimeField(required=False, allow_null=True)
-
-
-class ImageUploadResponseSerializer(serializers.Serializer):
-    images = ImageSerializer(many=True)
-
-
-class HistoryLesionSerializer(serializers.ModelSerializer):
-    images = ImageSerializer(many=True)
-    outcomes = OutcomeSerializer(many=True)
-
-    class Meta:
-        model = Lesion
-        fields = ["id", "anatomic_site", "label", "created_at", "images", "outcomes"]
-        read_only_fields = fields
-
-
-class HistorySerializer(serializers.Serializer):
-    patient = PatientSerializer()
-    lesions = HistoryLesionSerializer(many=True)

@@ -17,6 +17,7 @@ from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
 from .models import Lesion, LesionImage, Outcome, Patient
+from .signals import images_uploaded
 from .validation import CleanImage, InvalidImage, clean_image, display_name, image_pixels
 from .vocabulary import ImageKind
 
@@ -224,8 +225,6 @@ def files_discard(names: list[str]) -> None:
 def lesion_images_upload(
     *, user, lesion: Lesion, uploads: list[Upload], kind: str = ImageKind.DERMOSCOPIC, captured_at=None
 ) -> list[LesionImage]:
-    from classifier.services import predictions_request
-
     if not uploads:
         raise ApplicationError("Choose at least one image.", code="no_files", fields={"files": ["No file was sent."]})
     cleaned = images_validate(uploads=uploads)
@@ -249,7 +248,7 @@ def lesion_images_upload(
                     object_id=image.pk,
                     patient_id=lesion.patient_id,
                 )
-            predictions_request(user=user, images=images)
+            images_uploaded.send(sender=LesionImage, user=user, images=images)
     except Exception:
         files_discard([image.file.name for image in images if image.file.name])
         raise

@@ -7,9 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageOps
 
-from classifier.models import Prediction
 from portal.records.models import LesionImage
-from portal.tests.factories import LesionFactory, ModelVersionFactory, PatientFactory, jpeg_bytes, png_bytes
+from portal.tests.factories import LesionFactory, PatientFactory, jpeg_bytes, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -30,31 +29,6 @@ def _file(name, data, content_type="image/jpeg"):
 def _media_files(settings):
     root = settings.MEDIA_ROOT
     return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs] if os.path.exists(root) else []
-
-
-def test_an_upload_is_stored_under_a_random_name_and_queued_for_the_active_model(as_user, alice, lesion, settings):
-    version = ModelVersionFactory()
-    response = _upload(
-        as_user(alice), lesion, _file("mole.jpg", jpeg_bytes()), _file("b.png", png_bytes(), "image/png")
-    )
-    assert response.status_code == 202, response.json()
-    images = response.json()["images"]
-    assert len(images) == 2
-    assert images[0]["predictions"][0]["status"] == "queued"
-    assert images[0]["predictions"][0]["model_version"]["id"] == version.pk
-    stored = LesionImage.objects.order_by("id")
-    assert [i.content_type for i in stored] == ["image/jpeg", "image/png"]
-    assert all("mole" not in i.file.name for i in stored)
-    assert all(p.startswith(str(settings.MEDIA_ROOT)) for p in _media_files(settings))
-    assert Prediction.objects.filter(model_version=version).count() == 2
-    lesion.patient.refresh_from_db()
-    assert lesion.patient.last_visit is not None
-
-
-def test_without_an_active_model_images_are_stored_without_a_prediction(as_user, alice, lesion):
-    response = _upload(as_user(alice), lesion, _file("a.jpg", jpeg_bytes()))
-    assert response.status_code == 202
-    assert response.json()["images"][0]["predictions"] == []
 
 
 def _exif_jpeg_with_gps_and_rotation() -> bytes:
