@@ -3,6 +3,8 @@
 
 - patient list and case history p50/p95 over HTTP (gunicorn), and their query counts (counted
   in-process with Django's test client: they must not depend on the size);
+- the worklist (issue #14: every filter's first pages, the counts in the navigation, one lesion with "next")
+  p50/p95 over HTTP and its query counts, large clinic against small;
 - 50 simulated clinicians (threads, loopback only, 1–3 s think time after every click, bounded
   by the batch) browsing list → case history → a prediction while a batch runs: p95, errors, and the batch's
   rate against the same batch run alone just before.
@@ -93,6 +95,53 @@ def sequential(api: Api, patient_ids: list[int], n: int, rng: random.Random) -> 
         api.get(f"/patients/{rng.choice(patient_ids)}/history/").raise_for_status()
         out["history"].append(time.perf_counter() - t)
     return out
+
+
+WORKLIST_FILTERS = ("unreviewed", "refer", "awaiting_second_read", "disagreement", "follow_up_due")
+
+
+def worklist_sequential(api: Api, n: int, rng: random.Random) -> dict[str, list[float]]:
+    """What a clinician's worklist screen asks for: a page of one filter, the navigation's counts, and an
+    item of the page (with its "next")."""
+    out: dict[str, list[float]] = {"worklist": [], "counts": [], "item": []}
+    for _ in range(n):
+        kind = rng.choice(WORKLIST_FILTERS)
+        t = time.perf_counter()
+        page = api.get(f"/worklist/?filter={kind}&page={rng.randint(1, 3)}")
+        if page.status_code == 404:  # a filter with fewer pages: its first
+            page = api.get(f"/worklist/?filter={kind}")
+        page.raise_for_status()
+        out["worklist"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        api.get("/worklist/counts/").raise_for_status()
+        out["counts"].append(time.perf_counter() - t)
+        rows = page.json()["results"] or api.get("/worklist/").json()["results"]
+        if rows:
+            t = time.perf_counter()
+            api.get(f"/worklist/lesions/{rng.choice(rows)['lesion_id']}/?filter={kind}").raise_for_status()
+            out["item"].append(time.perf_counter() - t)
+    return out
+
+
+def worklist_query_counts(user) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user)
+    counts = {}
+    for name, path in (("worklist", "/api/v1/worklist/"), ("counts", "/api/v1/worklist/counts/")):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(path)
+            assert response.status_code == 200, response.content[:200]
+        counts[name] = len(ctx.captured_queries)
+        if name == "worklist" and response.json()["results"]:
+            lesion = response.json()["results"][0]["lesion_id"]
+            with CaptureQueriesContext(connection) as ctx:
+                assert client.get(f"/api/v1/worklist/lesions/{lesion}/").status_code == 200
+            counts["item"] = len(ctx.captured_queries)
+    return counts
 
 
 class Clinician(threading.Thread):
@@ -197,6 +246,29 @@ def run(stack: Stack, api: Api, *, clinic, user, small_images: list[bytes], size
             data={"big": big_counts, "small": small_counts},
         )
     )
+
+    say("worklist latency, sequential…")
+    worklist_sequential(api, 3, rng)
+    big_w = worklist_sequential(api, sizes.requests, rng)
+    small_w = worklist_sequential(small_api, sizes.requests, rng)
+    big_wc, small_wc = worklist_query_counts(user), worklist_query_counts(small_user)
+    for key, label in (("worklist", "worklist page"), ("counts", "worklist counts"), ("item", "worklist lesion")):
+        if not big_w[key] or not small_w[key]:
+            continue
+        p95, base95 = percentile(big_w[key], 95), percentile(small_w[key], 95)
+        figures.append(
+            Figure(
+                figure=f"14 {label} p95, {sizes.patients}-patient clinic",
+                ours=f"{p95 * 1000:.0f} ms (p50 {percentile(big_w[key], 50) * 1000:.0f})",
+                baseline=f"{base95 * 1000:.0f} ms (p50 {percentile(small_w[key], 50) * 1000:.0f}), 100-patient clinic",
+                ratio=p95 / base95,
+                target="≤ 50 ms",
+                met=p95 <= 0.050,
+                note=f"{len(big_w[key])} sequential requests over HTTP, random filter and page; "
+                f"queries {big_wc.get(key)} (small clinic {small_wc.get(key)})",
+                data={"big_s": big_w[key], "small_s": small_w[key], "queries": [big_wc, small_wc]},
+            )
+        )
 
     say(f"{sizes.batch}-image batch alone…")
     archive = zip_of([small_images[i % len(small_images)] for i in range(sizes.batch)])
