@@ -1,6 +1,5 @@
 import csv
 import io
-from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpResponse
 from django.urls import reverse
@@ -26,6 +25,7 @@ from portal.records.validation import UPLOAD_REJECTIONS
 
 from . import batches, selectors, services
 from .inference.quality import retake_label
+from .model_store import model_file_open
 from .serializers import (
     BatchCreateSerializer,
     BatchResultSerializer,
@@ -236,10 +236,10 @@ class ModelVersionPlotApi(APIView):
         file_name = (version.plots or {}).get(name)
         if not file_name:
             raise Http404()
-        path = Path(version.artifact_path).parent / file_name
-        if not path.is_file():
-            raise Http404()
-        return FileResponse(open(path, "rb"), content_type="image/png")
+        try:
+            return FileResponse(model_file_open(version, file_name), content_type="image/png")
+        except FileNotFoundError:
+            raise Http404() from None
 
 
 class OperatingPointListApi(APIView):

@@ -32,6 +32,7 @@ from .inference.artifact import (
     validate_meta,
 )
 from .inference.fusion import Metadata
+from .model_store import model_files_publish
 from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
 from .operating_points import risk_decide
 from .signals import batch_finished, prediction_finished, send_after_commit
@@ -370,6 +371,7 @@ def model_version_register(
         file_name = f"{Path(plot_name).stem}.png"
         shutil.copyfile(plot_path, folder / file_name)
         stored_plots[Path(plot_name).stem] = file_name
+    model_files_publish(folder, [ARTIFACT_NAME, onnx_path.name, *stored_plots.values()])
     with registry_lock():
         if ModelVersion.objects.filter(name=name, version=version).exists():
             raise ApplicationError(f"Model {name} {version} is already registered.", code="duplicate_version")

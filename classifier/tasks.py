@@ -20,6 +20,7 @@ from django.db import OperationalError, connection, transaction
 from portal.records.jpeg import with_orientation
 
 from . import services
+from .model_store import model_files_local
 from .models import ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
@@ -37,10 +38,12 @@ def engine_for(version: ModelVersion):
     with _engines_lock:
         engine = _engines.get(version.pk)
         if engine is None:
+            # This machine's copy, or one fetched from the model storage by sha256 (classifier/model_store.py).
+            artifact_path, onnx_path = model_files_local(version)
             engine = Engine.from_artifact(
-                version.artifact_path,
+                artifact_path,
                 sha256=version.sha256,
-                onnx_path=version.onnx_path or None,
+                onnx_path=onnx_path,
                 onnx_sha256=version.onnx_sha256 or None,
             )
             _engines[version.pk] = engine

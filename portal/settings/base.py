@@ -130,6 +130,14 @@ if env("NAEVUS_S3_BUCKET", default=""):
             "file_overwrite": False,
         },
     }
+    # Model versions, in the same bucket under models/: workers on any machine fetch them by sha256
+    # (classifier/model_store.py). A key names one version's fixed content, so a rewrite is the same bytes.
+    STORAGES["models"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**STORAGES["default"]["OPTIONS"], "location": "models", "file_overwrite": True},
+    }
+# Where a worker keeps the model files it fetched from the model storage (named by sha256).
+NAEVUS_MODEL_CACHE = Path(env("NAEVUS_MODEL_CACHE", default=str(VAR_DIR / "model-cache")))
 
 # Sessions: idle clinicians are signed out; a cookie replayed after logout is refused
 # because the session row is deleted on logout (database sessions).

@@ -46,6 +46,13 @@ CREATE_CLINICIAN = (
 )
 
 
+VERSION_SHAS = (
+    "import json\nfrom classifier.models import ModelVersion\n"
+    "v = ModelVersion.objects.get(is_active=True)\n"
+    "print(json.dumps({'sha256': v.sha256, 'onnx_sha256': v.onnx_sha256}))"
+)
+
+
 class Process:
     """One service in its own process group, so stopping it stops its children (prefork workers)."""
 
@@ -184,6 +191,8 @@ def test_a_batch_goes_through_the_production_layout_into_private_object_storage(
         NAEVUS_PORT=str(web_port),
         NAEVUS_WEB_WORKERS="2",
         NAEVUS_WORKER_CONCURRENCY="1",
+        # One image per task, so that both inference workers can take a share.
+        NAEVUS_INFERENCE_CHUNK="1",
         OMP_NUM_THREADS="1",
     )
     s3 = boto3.client(
@@ -208,15 +217,29 @@ def test_a_batch_goes_through_the_production_layout_into_private_object_storage(
     healthcheck = subprocess.run([sys.executable, "deploy/healthcheck.py"], cwd=ROOT, env=env, timeout=30)
     assert healthcheck.returncode == 0
 
-    inference = Process(
-        "worker-inference", [ENTRYPOINT, "worker"], {**env, "NAEVUS_WORKER_QUEUES": "inference"}, services["logs"]
-    )
+    # Two inference workers as on two machines: each its own model store and cache, neither the
+    # operator's. They get the model from the bucket (classifier/model_store.py), by sha256.
+    machines = {name: tmp_path / name for name in ("inference-1", "inference-2")}
+    inferences = [
+        Process(
+            f"worker-{name}",
+            [ENTRYPOINT, "worker"],
+            {
+                **env,
+                "NAEVUS_WORKER_QUEUES": "inference",
+                "NAEVUS_MODEL_STORE": str(root / "models"),
+                "NAEVUS_MODEL_CACHE": str(root / "model-cache"),
+            },
+            services["logs"],
+        )
+        for name, root in machines.items()
+    ]
     default = Process(
         "worker-default", [ENTRYPOINT, "worker"], {**env, "NAEVUS_WORKER_QUEUES": "default"}, services["logs"]
     )
     beat = Process("beat", [ENTRYPOINT, "beat"], env, services["logs"])
-    started += [inference, default, beat]
-    layout = [web, inference, default, beat]
+    started += [*inferences, default, beat]
+    layout = [web, *inferences, default, beat]
 
     # What an operator does once: import a model and create a clinician.
     from classifier.inference.testing import make_tiny_artifact
@@ -235,6 +258,10 @@ def test_a_batch_goes_through_the_production_layout_into_private_object_storage(
             capture_output=True,
         )
         assert done.returncode == 0, done.stderr.decode()
+    # The operator's copy goes: what workers serve can only come from the bucket.
+    shutil.rmtree(tmp_path / "models")
+    model_keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/")["Contents"])
+    assert [k.rsplit("/", 1)[1] for k in model_keys] == ["model.naevus.pt", "model.onnx"]
 
     browser = Browser(base)
     assert browser.request("GET", "/api/v1/auth/csrf/").status_code == 200
@@ -282,7 +309,9 @@ def test_a_batch_goes_through_the_production_layout_into_private_object_storage(
     images = lesion_history["images"]
     assert len(images) == IMAGES and lesion_history["id"] == lesion.json()["id"]
 
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []) if not o["Key"].startswith("models/")
+    ]
     heatmaps = [k for k in keys if k.startswith("heatmaps/")]
     stored_images = [k for k in keys if not k.startswith("heatmaps/")]
     assert len(heatmaps) == IMAGES and len(stored_images) == IMAGES
@@ -309,9 +338,24 @@ def test_a_batch_goes_through_the_production_layout_into_private_object_storage(
     # Two queues, two workers: predictions on one, beat's sweeper on the other.
     # (A worker's start-up banner lists every task; "Task name[id]" lines are the ones it ran.)
     wait_for(lambda: "Task classifier.tasks.sweep[" in default.log(), timeout=30, what="a sweep", processes=layout)
-    assert "Task classifier.tasks.predict[" in inference.log()
-    assert "Task classifier.tasks.sweep[" not in inference.log()
+    ran = [w for w in inferences if "Task classifier.tasks.predict[" in w.log()]
+    assert ran, "no inference worker ran a prediction"
+    assert all("Task classifier.tasks.sweep[" not in w.log() for w in inferences)
     assert "Task classifier.tasks.predict[" not in default.log()
+    # Each worker that served the model fetched it into its own cache, named by sha256 and verified.
+    shell = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", VERSION_SHAS], cwd=ROOT, env=env, capture_output=True, check=True
+    )
+    version = json.loads(shell.stdout.decode().strip().splitlines()[-1])  # after the JSON log lines
+    for worker in ran:
+        cache = machines[worker.name.removeprefix("worker-")] / "model-cache"
+        fetched = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in cache.iterdir()}
+        assert fetched == {
+            f"{version['sha256']}.naevus.pt": version["sha256"],
+            f"{version['onnx_sha256']}.onnx": version["onnx_sha256"],
+        }, worker.name
+    for root in machines.values():
+        assert not (root / "models").exists() or not any((root / "models").rglob("*.*")), "a worker wrote a model store"
 
     for process in layout:
         process.stop()
