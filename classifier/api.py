@@ -24,6 +24,7 @@ from portal.records.serializers import ImageUploadSerializer, PatientWriteSerial
 from portal.records.validation import UPLOAD_REJECTIONS
 
 from . import batches, selectors, services
+from .heatmaps import heatmap_file
 from .inference.quality import retake_label
 from .model_store import model_file_open
 from .serializers import (
@@ -75,9 +76,10 @@ class PredictionHeatmapApi(APIView):
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, prediction_id: int):
         prediction = selectors.prediction_get(user=request.user, prediction_id=prediction_id, object_type="heatmap")
-        if not prediction.heatmap:
+        heatmap = heatmap_file(prediction)
+        if not heatmap:
             raise Http404()
-        return _private(FileResponse(prediction.heatmap.open("rb"), content_type="image/png"))
+        return _private(FileResponse(heatmap.open("rb"), content_type="image/png"))
 
 
 class ImageRerunApi(APIView):

@@ -151,7 +151,18 @@ class Prediction(models.Model):
         related_name="predictions",
         help_text="The clinic's operating point it was decided on; empty: the version's global one.",
     )
-    heatmap = models.FileField(upload_to="heatmaps/", blank=True, max_length=255)
+    heatmap = models.FileField(
+        upload_to="heatmaps/",
+        blank=True,
+        max_length=255,
+        help_text="The overlay PNG, rendered from `cam` on its first request and kept (classifier/heatmaps.py).",
+    )
+    cam = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='The class activation map as the worker stored it: {"shape": [h, w], "u8": base64 of h×w '
+        "uint8, the positive evidence scaled to 0–255}.",
+    )
     quality_reasons = models.JSONField(
         default=list,
         blank=True,

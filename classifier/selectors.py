@@ -99,7 +99,7 @@ def batch_results(*, user, batch: BatchJob) -> list[dict]:
             "status": p.status,
             "melanoma_probability": p.melanoma_probability,
             "risk_category": p.risk_category or None,
-            "has_heatmap": bool(p.heatmap),
+            "has_heatmap": bool(p.heatmap) or bool(p.cam),
             "quality_reasons": p.quality_reasons or [],
             "quality_dismissed": p.quality_dismissed_at is not None,
             "error": p.error or None,

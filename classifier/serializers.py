@@ -6,6 +6,7 @@ from portal.records.models import Lesion, LesionImage, Patient
 from portal.records.serializers import OutcomeSerializer
 from portal.records.vocabulary import UploadImageType
 
+from .heatmaps import heatmap_available
 from .inference.fusion import FIELDS as FUSION_FIELDS
 from .inference.quality import REASON_LABELS, retake_label
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
@@ -181,7 +182,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_heatmap_url(self, obj):
-        return reverse("prediction-heatmap", args=[obj.pk]) if obj.heatmap else None
+        return reverse("prediction-heatmap", args=[obj.pk]) if heatmap_available(obj) else None
 
     @extend_schema_field(serializers.ChoiceField(choices=Prediction.Risk.choices, allow_null=True))
     def get_risk_category(self, obj):

@@ -23,6 +23,7 @@ from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
+from .heatmaps import cam_pack
 from .inference.artifact import (
     ARTIFACT_NAME,
     ArtifactFormatError,
@@ -226,6 +227,9 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
     probability = float(result.probability)
     decision = risk_decide(clinic_id=prediction.image.clinic_id, model_version=version, probability=probability)
     heatmap_name = ""
+    # The worker stores the CAM (a few dozen bytes); the overlay is rendered on its first request
+    # (classifier/heatmaps.py). A result that brings a rendered PNG has it stored as before.
+    cam = cam_pack(result.cam) if result.cam is not None and not result.heatmap_png else None
     if result.heatmap_png:
         heatmap_name = prediction.heatmap.storage.save(
             f"heatmaps/{prediction.image.clinic_id}/{prediction.pk}-{hashlib.sha256(result.heatmap_png).hexdigest()[:16]}.png",
@@ -244,6 +248,7 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
         threshold=decision.threshold,
         operating_point=decision.operating_point,
         heatmap=heatmap_name,
+        cam=cam,
         quality_reasons=list(result.quality.reasons) if result.quality else [],
         quality_measures=result.quality.measures.to_dict() if result.quality else None,
         quality_dismissed_at=None,

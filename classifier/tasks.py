@@ -97,7 +97,7 @@ def _analyse(claimed: list[Prediction]) -> None:
             continue
         # Only a version with a fusion head reads the patient's and lesion's metadata.
         metadata = [services.prediction_metadata(prediction=p) for p in readable] if engine.fusion else None
-        results = engine.analyse(sources, metadata)
+        results = engine.analyse(sources, metadata, render_heatmaps=False)
         # One transaction for the chunk's results, and one look at each batch's completion after it.
         with transaction.atomic():
             for prediction, result in zip(readable, results, strict=True):

@@ -247,9 +247,12 @@ class Engine:
         n = len(batch)
         return logits.reshape(views, n, *logits.shape[1:]).mean(axis=0), cams[:n]
 
-    def analyse(self, sources: list[ImageSource], metadata: list[Metadata] | None = None) -> list[Result]:
+    def analyse(
+        self, sources: list[ImageSource], metadata: list[Metadata] | None = None, *, render_heatmaps: bool = True
+    ) -> list[Result]:
         """``metadata[i]`` describes ``sources[i]``; it is used only by an artifact with a fusion head
-        (absent or None: every field unknown)."""
+        (absent or None: every field unknown). ``render_heatmaps=False`` leaves ``heatmap_png`` empty and
+        only ``cam`` set: the worker stores that and the overlay is drawn where it is looked at."""
         if metadata is not None and len(metadata) != len(sources):
             raise ValueError(f"{len(metadata)} metadata for {len(sources)} images")
         results = [Result() for _ in sources]
@@ -293,6 +296,7 @@ class Engine:
                 if class_probs is not None:
                     result.class_probs = {name: float(p) for name, p in zip(self._class_names, class_probs[j])}
                 result.cam = cams[j]
-                result.heatmap_png = cam_to_overlay_png(crop, cams[j])
+                if render_heatmaps:
+                    result.heatmap_png = cam_to_overlay_png(crop, cams[j])
                 result.inference_ms = per_item_ms
         return results
