@@ -8,8 +8,14 @@ import { api, server } from '@/test/server';
 
 const page = <T,>(results: T[]) => ({ count: results.length, next: null, previous: null, results });
 
-function item(lesionId: number, overrides: Partial<WorklistItem['prediction']> = {}, patient = 'Jean Dupont'): WorklistItem {
+function item(
+  lesionId: number,
+  overrides: Partial<WorklistItem['prediction']> = {},
+  patient = 'Jean Dupont',
+  crossed = false,
+): WorklistItem {
   return {
+    crossed_threshold_upward: crossed,
     lesion_id: lesionId,
     lesion_label: `Lesion L${lesionId}`,
     anatomic_site: 'torso',
@@ -65,7 +71,7 @@ describe('worklist', () => {
   it('lists the queue in the order the API gives, with counts in the navigation and on each queue', async () => {
     const asked: string[] = [];
     server.use(
-      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 3, refer: 1, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 })),
+      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 3, refer: 1, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 0 })),
       http.get(api('worklist/'), ({ request }) => {
         const filter = new URL(request.url).searchParams.get('filter') ?? '';
         asked.push(filter);
@@ -136,7 +142,7 @@ describe('worklist', () => {
       http.get(api('auth/me/'), () => HttpResponse.json({ ...admin, clinic: null })),
       http.get(api('worklist/counts/'), () => {
         counted += 1;
-        return HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 });
+        return HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 0 });
       }),
       http.get(api('models/'), () => HttpResponse.json(page([]))),
       http.get(api('patients/'), () => HttpResponse.json(page([]))),
