@@ -29,6 +29,7 @@ api_v1 = [
     path("lesions/<int:lesion_id>/", records_api.LesionDetailApi.as_view(), name="lesion-detail"),
     path("lesions/<int:lesion_id>/images/", classifier_api.LesionImagesApi.as_view(), name="lesion-images"),
     path("lesions/<int:lesion_id>/outcomes/", records_api.LesionOutcomesApi.as_view(), name="lesion-outcomes"),
+    path("lesions/<int:lesion_id>/comparison/", triage_api.LesionComparisonApi.as_view(), name="lesion-comparison"),
     path("images/<int:image_id>/", classifier_api.ImageDetailApi.as_view(), name="image-detail"),
     path("images/<int:image_id>/file/", records_api.ImageFileApi.as_view(), name="image-file"),
     path("images/<int:image_id>/thumbnail/", records_api.ImageThumbnailApi.as_view(), name="image-thumbnail"),

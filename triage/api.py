@@ -11,6 +11,8 @@ from portal.core.pagination import PageNumberPagination
 
 from . import selectors, services
 from .serializers import (
+    ComparisonQuerySerializer,
+    ComparisonSerializer,
     ReviewListSerializer,
     ReviewSerializer,
     ReviewUpdateSerializer,
@@ -56,6 +58,27 @@ class WorklistLesionApi(APIView):
     def get(self, request, lesion_id: int):
         lesion = selectors.worklist_item(user=request.user, lesion_id=lesion_id, kind=_kind(request))
         return Response(WorklistLesionSerializer(lesion).data)
+
+
+class LesionComparisonApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "images",
+                int,
+                many=True,
+                description="Two image ids of the lesion (repeat the parameter); default: its two latest visits.",
+            )
+        ],
+        responses=ComparisonSerializer,
+    )
+    def get(self, request, lesion_id: int):
+        query = ComparisonQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        comparison = selectors.lesion_comparison(
+            user=request.user, lesion_id=lesion_id, image_ids=query.validated_data.get("images")
+        )
+        return Response(ComparisonSerializer(comparison).data)
 
 
 class PredictionReviewsApi(APIView):

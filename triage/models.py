@@ -28,6 +28,9 @@ class Management(models.TextChoices):
 
 
 FOLLOW_UP_KINDS = {Management.ROUTINE_FOLLOW_UP, Management.SHORT_TERM_MONITORING}
+# Decisions that send the lesion for histology: an excision or biopsy here, or an urgent referral to a service
+# that will take one. Both wait for a recorded outcome (the worklist's "awaiting biopsy").
+BIOPSY_KINDS = {Management.EXCISE, Management.URGENT_REFERRAL}
 
 
 class ReadKind(models.TextChoices):

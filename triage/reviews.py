@@ -6,14 +6,19 @@ for one result's state (in Python), so that the list and the item never disagree
 - disagreement: the current first and second reads differ in assessment or in management, and no third
   read or consensus note is signed;
 - follow-up due: a current read's follow-up date has come (the lesion's newest result: a new visit
-  replaces the item)."""
+  replaces the item);
+- awaiting biopsy: the lesion's latest signed current read, of any of its results, decided excision/biopsy or
+  an urgent referral, and no outcome was recorded for the lesion since that read was signed (an outcome
+  recorded earlier, e.g. an old biopsy, does not answer a new decision). A new visit does not answer it."""
 
 import hashlib
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from .models import FOLLOW_UP_KINDS, Assessment, ReadKind, Review
+from portal.records.models import Outcome
+
+from .models import BIOPSY_KINDS, FOLLOW_UP_KINDS, Assessment, ReadKind, Review
 
 STATES = ("unreviewed", "awaiting_second_read", "disagreement", "resolved", "complete")
 
@@ -53,6 +58,24 @@ def annotate_reads(qs: QuerySet, *, prediction: str = "pk") -> QuerySet:
         ),
     )
     return qs
+
+
+def annotate_biopsy(qs: QuerySet, *, lesion: str = "image__lesion") -> QuerySet:
+    """Adds decided_management (the lesion's latest signed current read's) and biopsy_answered (an outcome
+    recorded since it was signed) to a queryset of predictions (`lesion` is the path to the lesion's id)."""
+    # The latest signed read is always a current one: an amendment is signed after the read it supersedes.
+    signed = Review.objects.filter(signed_at__isnull=False, prediction__image__lesion=OuterRef(lesion))
+    latest = signed.order_by("-signed_at", "-id")
+    qs = qs.annotate(
+        decided_management=Subquery(latest.values("management")[:1]),
+        decided_at=Subquery(latest.values("signed_at")[:1]),
+    )
+    answered = Outcome.objects.filter(lesion=OuterRef(lesion), created_at__gte=OuterRef("decided_at"))
+    return qs.annotate(biopsy_answered=Exists(answered))
+
+
+def awaiting_biopsy_q() -> Q:
+    return Q(decided_management__in=[m.value for m in BIOPSY_KINDS], biopsy_answered=False)
 
 
 def awaiting_second_read_q() -> Q:

@@ -1,21 +1,31 @@
 """The worklist: the clinic's analysed lesions that wait for a clinician, riskiest first. One row per lesion,
 its latest result (the newest image's done prediction). Scoped to the user's clinic and audited, like every
 read of patient data. The filters that read reviews (unreviewed, awaiting second read, disagreement,
-follow-up due) share their definitions with one result's state (triage/reviews.py). "Awaiting biopsy" is not
-built yet."""
+follow-up due, awaiting biopsy) share their definitions with one result's state (triage/reviews.py); a row's
+"crossed the threshold" mark shares its definition with the follow-up comparison (triage/followup.py)."""
 
 from django.db.models import Case, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, TextChoices, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from classifier.models import Prediction
 from portal.audit.models import Action
 from portal.audit.services import audit_record
+from portal.core.exceptions import ApplicationError
 from portal.records.models import Lesion, LesionImage
 from portal.records.models import Outcome as ClinicalOutcome
 from portal.records.selectors import _deny, clinic_filter, lesion_get
 
+from .followup import annotate_crossing, crossed_upward, visit_results
 from .models import ReadKind, Review
-from .reviews import annotate_reads, awaiting_second_read_q, disagreement_q, state_of
+from .reviews import (
+    annotate_biopsy,
+    annotate_reads,
+    awaiting_biopsy_q,
+    awaiting_second_read_q,
+    disagreement_q,
+    state_of,
+)
 
 
 class WorklistFilter(TextChoices):
@@ -24,6 +34,7 @@ class WorklistFilter(TextChoices):
     AWAITING_SECOND_READ = "awaiting_second_read", "Awaiting second read"
     DISAGREEMENT = "disagreement", "Disagreement between readers"
     FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
+    AWAITING_BIOPSY = "awaiting_biopsy", "Awaiting biopsy"
 
 
 def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
@@ -36,9 +47,8 @@ def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
     lesions = Lesion.objects.filter(clinic_filter(user=user, field="patient__clinic")).annotate(
         latest_prediction=Subquery(latest.values("id")[:1])
     )
-    qs = annotate_reads(
-        Prediction.objects.filter(pk__in=lesions.exclude(latest_prediction=None).values("latest_prediction"))
-    )
+    qs = Prediction.objects.filter(pk__in=lesions.exclude(latest_prediction=None).values("latest_prediction"))
+    qs = annotate_biopsy(qs) if kind == WorklistFilter.AWAITING_BIOPSY else annotate_reads(qs)
     qs = qs.filter(
         {
             WorklistFilter.UNREVIEWED: Q(has_first=False),
@@ -46,6 +56,7 @@ def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
             WorklistFilter.AWAITING_SECOND_READ: awaiting_second_read_q(),
             WorklistFilter.DISAGREEMENT: disagreement_q(),
             WorklistFilter.FOLLOW_UP_DUE: Q(follow_up_due=True),
+            WorklistFilter.AWAITING_BIOPSY: awaiting_biopsy_q(),
         }[kind]
     )
     return qs.annotate(
@@ -58,7 +69,7 @@ def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
 
 def worklist_list(*, user, kind: WorklistFilter = WorklistFilter.UNREVIEWED) -> QuerySet[Prediction]:
     audit_record(user=user, action=Action.READ, object_type="worklist", object_id=kind)
-    return _queue(user=user, kind=kind).select_related("model_version", "image__lesion__patient")
+    return annotate_crossing(_queue(user=user, kind=kind)).select_related("model_version", "image__lesion__patient")
 
 
 def worklist_counts(*, user) -> dict[str, int]:
@@ -175,3 +186,48 @@ def review_get(*, user, review_id, audit: bool = True, action: Action = Action.R
 
 def prediction_for_review(*, user, prediction_id) -> Prediction:
     return _prediction_get(user=user, prediction_id=prediction_id, action=Action.CREATE)
+
+
+def lesion_comparison(*, user, lesion_id, image_ids: list[int] | None = None) -> dict:
+    """Two visits of one lesion (`image_ids`, else its two latest), the earlier first, with both results, the
+    change in probability, the days between them and whether the later crossed its threshold upward
+    (triage/followup.py); and every visit, for choosing others. 404 (audited) outside the clinic; 400 when
+    a chosen image is not one of the lesion's analysed visits, or when it has fewer than two."""
+    lesion = lesion_get(user=user, lesion_id=lesion_id, audit=False)
+    results = visit_results(lesion=lesion.pk).select_related("model_version", "image")
+    visits, seen = [], set()
+    for result in results:  # the first row of each image is that visit's result
+        if result.image_id not in seen:
+            seen.add(result.image_id)
+            visits.append(result)
+    if image_ids is None:
+        chosen = visits[:2]
+    else:
+        by_image = {p.image_id: p for p in visits}
+        unknown = [i for i in image_ids if i not in by_image]
+        if unknown:
+            # The same answer for another clinic's image, a missing one and an unanalysed one of this lesion.
+            raise ApplicationError(
+                f"Image {unknown[0]} is not an analysed visit of this lesion.",
+                code="not_a_visit",
+                fields={"images": [f"Image {unknown[0]} is not an analysed visit of this lesion."]},
+            )
+        chosen = sorted((by_image[i] for i in image_ids), key=visits.index)
+    if len(chosen) < 2:
+        raise ApplicationError(
+            "This lesion has fewer than two analysed visits to compare.", code="not_enough_visits", status=409
+        )
+    later, earlier = chosen
+    audit_record(
+        user=user, action=Action.READ, object_type="lesion_comparison", object_id=lesion.pk,
+        patient_id=lesion.patient_id,
+    )  # fmt: skip
+    return {
+        "lesion": lesion,
+        "earlier": earlier,
+        "later": later,
+        "probability_change": later.melanoma_probability - earlier.melanoma_probability,
+        "days_between": (timezone.localdate(later.visit_at) - timezone.localdate(earlier.visit_at)).days,
+        "crossed_threshold_upward": crossed_upward(earlier=earlier, later=later),
+        "visits": visits,
+    }

@@ -33,6 +33,10 @@ class WorklistItemSerializer(serializers.Serializer):
     thumbnail_url = serializers.SerializerMethodField()
     waiting_since = serializers.DateTimeField()
     prediction = PredictionSerializer(source="*")
+    crossed_threshold_upward = serializers.BooleanField(
+        help_text="The lesion's latest visit is at or above its threshold and the visit before was below its "
+        "own (triage/followup.py)."
+    )
 
     @extend_schema_field(serializers.CharField())
     def get_thumbnail_url(self, obj):
@@ -45,6 +49,7 @@ class WorklistCountsSerializer(serializers.Serializer):
     awaiting_second_read = serializers.IntegerField()
     disagreement = serializers.IntegerField()
     follow_up_due = serializers.IntegerField()
+    awaiting_biopsy = serializers.IntegerField()
 
 
 class WorklistLesionSerializer(serializers.Serializer):
@@ -102,3 +107,53 @@ class ReviewListSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=[(s, s) for s in STATES])
     withheld = serializers.IntegerField(help_text="Signed reads hidden from you until you sign the second read.")
     reviews = ReviewSerializer(many=True)
+
+
+class ComparisonQuerySerializer(serializers.Serializer):
+    images = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=2,
+        max_length=2,
+        required=False,
+        help_text="Two image ids of the lesion, in any order (`?images=1&images=2`); default: its two latest visits.",
+    )
+
+    def validate_images(self, value):
+        if value[0] == value[1]:
+            raise serializers.ValidationError("Choose two different images.")
+        return value
+
+
+class VisitSerializer(serializers.Serializer):
+    """One visit: the image and its result (the image's newest done prediction)."""
+
+    image_id = serializers.IntegerField()
+    visit_at = serializers.DateTimeField(help_text="When the image was taken, else when it was uploaded.")
+    width = serializers.IntegerField(source="image.width")
+    height = serializers.IntegerField(source="image.height")
+    file_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    prediction = PredictionSerializer(source="*")
+
+    @extend_schema_field(serializers.CharField())
+    def get_file_url(self, obj):
+        return reverse("image-file", args=[obj.image_id])
+
+    @extend_schema_field(serializers.CharField())
+    def get_thumbnail_url(self, obj):
+        return reverse("image-thumbnail", args=[obj.image_id])
+
+
+class ComparisonSerializer(serializers.Serializer):
+    lesion_id = serializers.IntegerField(source="lesion.id")
+    lesion_label = serializers.CharField(source="lesion.label")
+    anatomic_site = serializers.CharField(source="lesion.anatomic_site")
+    patient_id = serializers.IntegerField(source="lesion.patient_id")
+    earlier = VisitSerializer()
+    later = VisitSerializer()
+    probability_change = serializers.FloatField(help_text="The later probability minus the earlier.")
+    days_between = serializers.IntegerField()
+    crossed_threshold_upward = serializers.BooleanField(
+        help_text="The earlier result was below its threshold and the later is at or above its own."
+    )
+    visits = VisitSerializer(many=True, help_text="Every analysed visit, newest first, to choose from.")

@@ -373,6 +373,35 @@ if (flows.includes('session')) {
       },
     ],
     [
+      'compares two visits of a lesion side by side',
+      async () => {
+        // A second visit of the e2e patient's lesion (after the worklist step, whose counts it would change).
+        await page.goto(patientUrl);
+        await page.getByRole('heading', { name: patientName }).waitFor();
+        await page.getByRole('link', { name: 'Add images' }).first().click();
+        await page.locator('input[type="file"]').setInputFiles(env.E2E_IMAGE);
+        const row = page.getByRole('list', { name: 'Uploads' }).getByRole('listitem').first();
+        await row.getByText(/Melanoma probability \d/).waitFor({ timeout: PREDICTION_TIMEOUT });
+        await page.getByRole('link', { name: 'Open case history' }).click();
+        await page.getByRole('link', { name: 'Compare latest visits' }).click();
+        await page.getByRole('heading', { name: /^Follow-up comparison: / }).waitFor();
+        await page.getByRole('region', { name: 'Earlier visit' }).getByText(/^Melanoma probability \d/).waitFor();
+        await page.getByRole('region', { name: 'Later visit' }).getByText(/^Melanoma probability \d/).waitFor();
+        await page.getByRole('group', { name: 'Change between the visits' }).getByText(/^Interval:/).waitFor();
+        // Both images loaded, each in a box of the same rendered size.
+        const boxes = page.getByTestId('comparison-image-box');
+        check((await boxes.count()) === 2, `${await boxes.count()} image boxes in the comparison`);
+        await page.waitForFunction(
+          () => [...globalThis.document.querySelectorAll('[data-testid="comparison-image-box"] img')].filter((img) => img.complete && img.naturalWidth > 0).length === 2,
+          undefined,
+          { timeout: 15_000 },
+        );
+        const sizes = await boxes.evaluateAll((els) => els.map((el) => `${el.clientWidth}x${el.clientHeight}`));
+        check(sizes[0] === sizes[1], `the comparison's image boxes differ in size: ${sizes.join(' vs ')}`);
+        await shot(page, '07e-comparison');
+      },
+    ],
+    [
       'shows the models page, with the active model in the header',
       async () => {
         await page.goto('/models');

@@ -357,3 +357,66 @@ def test_another_clinics_signed_review_and_its_results_reads_are_a_404_for_charl
     assert [r.status_code for r in responses] == [404, 404, 404]
     assert not any(b"Alder notes" in r.content for r in responses)
     assert Review.objects.count() == 1
+
+
+def _outcome(api, lesion_id):
+    body = {"diagnosis": "nevus", "benign_malignant": "benign", "date": str(TODAY)}
+    response = api.post(f"/api/v1/lesions/{lesion_id}/outcomes/", body, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_a_signed_excision_or_urgent_referral_awaits_biopsy_until_an_outcome_is_recorded(
+    client_for, alice, clinic_a, charlie, clinic_b, version
+):
+    ReviewPolicy.objects.create(clinic=clinic_a, second_read_refer=False, second_read_disagreement=False)
+    api = client_for(alice)
+    excise = _result(clinic_a, version, probability=0.9)
+    urgent = _result(clinic_a, version, probability=0.8)
+    discharged = _result(clinic_a, version, probability=0.7)
+    monitored = _result(clinic_a, version, probability=0.6)
+    drafted = _result(clinic_a, version, probability=0.55)
+    _result(clinic_a, version, probability=0.95)  # not reviewed at all
+    _read(api, excise, management="excise")
+    _read(api, urgent, assessment="malignant", management="urgent_referral")
+    _read(api, discharged, assessment="benign", management="discharge")
+    _read(api, monitored, management="short_term_monitoring", follow_up_date=str(TODAY + dt.timedelta(days=90)))
+    _read(api, drafted, management="excise", sign=False)
+    theirs = _result(clinic_b, version, probability=0.99)
+    _read(client_for(charlie), theirs, management="excise")
+
+    assert _lesions(api, "awaiting_biopsy") == [excise.image.lesion_id, urgent.image.lesion_id]
+    assert api.get("/api/v1/worklist/counts/").json()["awaiting_biopsy"] == 2
+    assert _lesions(client_for(charlie), "awaiting_biopsy") == [theirs.image.lesion_id]
+
+    _outcome(api, excise.image.lesion_id)
+
+    assert _lesions(api, "awaiting_biopsy") == [urgent.image.lesion_id]
+    assert api.get("/api/v1/worklist/counts/").json()["awaiting_biopsy"] == 1
+    first = api.get(f"/api/v1/worklist/lesions/{urgent.image.lesion_id}/", {"filter": "awaiting_biopsy"}).json()
+    assert first["next_lesion_id"] is None
+
+
+def test_an_earlier_outcome_or_a_new_visit_does_not_answer_a_biopsy_decision_and_the_latest_read_decides(
+    client_for, alice, clinic_a, version
+):
+    ReviewPolicy.objects.create(clinic=clinic_a, second_read_refer=False, second_read_disagreement=False)
+    api = client_for(alice)
+    prediction = _result(clinic_a, version, probability=0.9)
+    lesion_id = prediction.image.lesion_id
+    _outcome(api, lesion_id)  # an old biopsy, recorded before this decision
+    review = _read(api, prediction, management="excise")
+
+    assert _lesions(api, "awaiting_biopsy") == [lesion_id]
+
+    follow_up = _result(clinic_a, version, probability=0.4, lesion=prediction.image.lesion)  # a new visit
+    assert _lesions(api, "awaiting_biopsy") == [lesion_id]
+
+    _read(api, follow_up, assessment="benign", management="discharge")  # the lesion's latest signed read
+    assert _lesions(api, "awaiting_biopsy") == []
+
+    amended = api.post(
+        f"/api/v1/reviews/{review['id']}/amend/", {"assessment": "malignant", "management": "urgent_referral"},
+        format="json",
+    )  # fmt: skip
+    assert amended.status_code == 201, amended.content
+    assert _lesions(api, "awaiting_biopsy") == [lesion_id]  # the amendment is now the latest signed read

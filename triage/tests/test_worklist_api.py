@@ -76,7 +76,10 @@ def test_the_refer_filter_and_the_counts_agree(as_user, alice, clinic_a, charlie
     counts = api.get("/api/v1/worklist/counts/").json()
 
     assert [row["prediction"]["risk_category"] for row in refer["results"]] == ["refer", "refer"]
-    assert counts == {"unreviewed": 3, "refer": 2, "awaiting_second_read": 0, "disagreement": 0, "follow_up_due": 0}
+    assert counts == {
+        "unreviewed": 3, "refer": 2, "awaiting_second_read": 0, "disagreement": 0, "follow_up_due": 0,
+        "awaiting_biopsy": 0,
+    }  # fmt: skip
 
 
 def test_an_unknown_filter_is_a_400_naming_the_parameter(as_user, alice):
@@ -145,14 +148,15 @@ def _queries(api, url):
 
 
 def _disagreeing_reads(lesion, reader):
-    """Signed reads of the lesion's newest result that disagree, with a follow-up that has come: a row in
-    every review filter."""
+    """Signed reads of the lesion's newest result that disagree, with a follow-up that has come, the later
+    deciding an excision: a row in every review filter."""
     latest = Prediction.objects.filter(image__lesion=lesion).order_by("-image__uploaded_at", "-id").first()
-    for kind, assessment in (("first", "benign"), ("second", "malignant")):
+    for kind, assessment, management in (("first", "benign", "routine_follow_up"), ("second", "malignant", "excise")):
         Review.objects.create(
             clinic=lesion.patient.clinic, prediction=latest, reader=reader, kind=kind, assessment=assessment,
-            management="routine_follow_up", follow_up_date=NOW.date(), agrees_with_model=False,
-            model_risk="refer", needs_second_read=True, signed_at=NOW,
+            management=management, follow_up_date=NOW.date() if management == "routine_follow_up" else None,
+            agrees_with_model=False, model_risk="refer", needs_second_read=True,
+            signed_at=NOW + dt.timedelta(seconds=1 if kind == "second" else 0),
         )  # fmt: skip
 
 
@@ -162,6 +166,7 @@ def _disagreeing_reads(lesion, reader):
         "/api/v1/worklist/",
         "/api/v1/worklist/?filter=disagreement",
         "/api/v1/worklist/?filter=follow_up_due",
+        "/api/v1/worklist/?filter=awaiting_biopsy",
         "/api/v1/worklist/counts/",
         "/api/v1/worklist/lesions/{lesion}/",
     ],

@@ -7,6 +7,7 @@ import { SignInPage } from '@/features/auth/components/sign-in-page';
 import { BatchPage } from '@/features/batches/components/batch-page';
 import { BatchesPage } from '@/features/batches/components/batches-page';
 import { CaseHistoryPage } from '@/features/case-history/components/case-history-page';
+import { ComparisonPage } from '@/features/comparison/components/comparison-page';
 import { ModelsPage } from '@/features/models/components/models-page';
 import { PatientEditPage } from '@/features/patients/components/patient-edit-page';
 import { PatientsPage } from '@/features/patients/components/patients-page';
@@ -66,6 +67,15 @@ function WorklistItemRoute() {
   return lesionId ? <WorklistItemPage key={`${lesionId}-${filter}`} lesionId={lesionId} filter={filter} /> : <NotFound />;
 }
 
+/** `?images=1&images=2` chooses the two images; anything else compares the lesion's two latest visits. */
+function ComparisonRoute() {
+  const lesionId = useIdParam('lesionId');
+  const chosen = useSearchParams()[0].getAll('images').map(Number);
+  const images = chosen.length === 2 && chosen.every((id) => Number.isInteger(id) && id > 0) ? ([chosen[0], chosen[1]] as const) : null;
+  if (!lesionId) return <NotFound />;
+  return <ComparisonPage key={`${lesionId}-${images?.join('-') ?? ''}`} lesionId={lesionId} images={images} />;
+}
+
 function ModelsRoute() {
   const { data: me } = useMe();
   return <ModelsPage canActivate={me?.is_superuser ?? false} />;
@@ -86,6 +96,7 @@ export const routes: RouteObject[] = [
           { path: paths.upload.pattern, element: <UploadRoute /> },
           { path: paths.worklist.pattern, element: <WorklistRoute /> },
           { path: paths.worklistItem.pattern, element: <WorklistItemRoute /> },
+          { path: paths.comparison.pattern, element: <ComparisonRoute /> },
           { path: paths.batches.pattern, element: <BatchesPage /> },
           { path: paths.batch.pattern, element: <BatchRoute /> },
           { path: paths.models.pattern, element: <ModelsRoute /> },

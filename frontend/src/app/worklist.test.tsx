@@ -8,8 +8,14 @@ import { api, server } from '@/test/server';
 
 const page = <T,>(results: T[]) => ({ count: results.length, next: null, previous: null, results });
 
-function item(lesionId: number, overrides: Partial<WorklistItem['prediction']> = {}, patient = 'Jean Dupont'): WorklistItem {
+function item(
+  lesionId: number,
+  overrides: Partial<WorklistItem['prediction']> = {},
+  patient = 'Jean Dupont',
+  crossed = false,
+): WorklistItem {
   return {
+    crossed_threshold_upward: crossed,
     lesion_id: lesionId,
     lesion_label: `Lesion L${lesionId}`,
     anatomic_site: 'torso',
@@ -65,7 +71,7 @@ describe('worklist', () => {
   it('lists the queue in the order the API gives, with counts in the navigation and on each queue', async () => {
     const asked: string[] = [];
     server.use(
-      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 3, refer: 1, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 })),
+      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 3, refer: 1, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 0 })),
       http.get(api('worklist/'), ({ request }) => {
         const filter = new URL(request.url).searchParams.get('filter') ?? '';
         asked.push(filter);
@@ -99,6 +105,52 @@ describe('worklist', () => {
     expect(within(refer).getAllByRole('row')).toHaveLength(2);
     expect(router.state.location.search).toBe('?filter=refer');
     expect(asked).toContain('refer');
+  });
+
+  it('marks a row whose latest visit crossed its threshold upward, keeps the order, and has an awaiting-biopsy queue', async () => {
+    const asked: string[] = [];
+    server.use(
+      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 2, refer: 1, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 4 })),
+      http.get(api('worklist/'), ({ request }) => {
+        asked.push(new URL(request.url).searchParams.get('filter') ?? '');
+        return HttpResponse.json(
+          page([item(5, { melanoma_probability: 0.91, risk_category: 'refer' }), item(6, { melanoma_probability: 0.52, risk_category: 'refer' }, 'Ana Silva', true)]),
+        );
+      }),
+    );
+    const { user, router } = renderApp('/worklist');
+
+    const table = await screen.findByRole('table', { name: 'Worklist: Unreviewed' });
+    const rows = within(table).getAllByRole('row').slice(1);
+    expect(rows.map((row) => within(row).getByRole('link').textContent)).toEqual(['Lesion L5', 'Lesion L6']);
+    expect(within(rows[0]).queryByText('Crossed threshold upward')).toBeNull();
+    expect(within(rows[1]).getByText('Crossed threshold upward')).toBeInTheDocument();
+
+    expect(screen.getByLabelText('4 waiting')).toHaveTextContent('4');
+    await user.click(screen.getByText('Awaiting biopsy'));
+    expect(await screen.findByRole('table', { name: 'Worklist: Awaiting biopsy' })).toBeInTheDocument();
+    expect(router.state.location.search).toBe('?filter=awaiting_biopsy');
+    expect(asked).toContain('awaiting_biopsy');
+  });
+
+  it('opens the follow-up comparison from a lesion with two analysed visits', async () => {
+    const twoVisits: WorklistLesion = { ...lesion(5, null), images: [makeImage({ id: 50, lesion_id: 5 }), makeImage({ id: 51, lesion_id: 5 })] };
+    server.use(
+      http.get(api('predictions/:id/reviews/'), () => HttpResponse.json(reviewList())),
+      http.get(api('worklist/lesions/:id/'), ({ params }) => HttpResponse.json(params.id === '5' ? twoVisits : lesion(6, null))),
+    );
+    renderApp('/worklist/5');
+    expect(await screen.findByRole('link', { name: 'Compare latest visits' })).toHaveAttribute('href', '/lesions/5/compare');
+  });
+
+  it('offers no comparison for a lesion with one visit', async () => {
+    server.use(
+      http.get(api('predictions/:id/reviews/'), () => HttpResponse.json(reviewList())),
+      http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion(6, null))),
+    );
+    renderApp('/worklist/6');
+    expect(await screen.findByRole('heading', { name: 'Lesion L6' })).toBeInTheDocument();
+    expect(screen.queryByRole('link', { name: /Compare/ })).toBeNull();
   });
 
   it('says so when nothing is waiting', async () => {
@@ -136,7 +188,7 @@ describe('worklist', () => {
       http.get(api('auth/me/'), () => HttpResponse.json({ ...admin, clinic: null })),
       http.get(api('worklist/counts/'), () => {
         counted += 1;
-        return HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 });
+        return HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 0 });
       }),
       http.get(api('models/'), () => HttpResponse.json(page([]))),
       http.get(api('patients/'), () => HttpResponse.json(page([]))),

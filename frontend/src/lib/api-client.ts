@@ -66,11 +66,15 @@ async function toApiError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, body);
 }
 
-export function apiUrl(path: string, params?: Record<string, string | number | boolean | undefined>): string {
+/** A query parameter's value; a list repeats the parameter (`images=1&images=2`), as DRF's ListField reads it. */
+export type QueryValue = string | number | boolean | undefined | readonly (string | number)[];
+
+export function apiUrl(path: string, params?: Record<string, QueryValue>): string {
   const base = /^(https?:)?\//.test(path) ? path : `${API_BASE}${path}`;
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params ?? {})) {
-    if (value !== undefined && value !== '') search.set(key, String(value));
+    if (Array.isArray(value)) for (const item of value as readonly (string | number)[]) search.append(key, String(item));
+    else if (value !== undefined && value !== '') search.set(key, String(value));
   }
   const query = search.toString();
   if (!query) return base;
@@ -79,7 +83,7 @@ export function apiUrl(path: string, params?: Record<string, string | number | b
 
 export type RequestOptions = {
   method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  params?: Record<string, string | number | boolean | undefined>;
+  params?: Record<string, QueryValue>;
   json?: unknown;
   form?: FormData;
   signal?: AbortSignal;

@@ -257,6 +257,22 @@ export interface paths {
         patch: operations["lesions_partial_update"];
         trace?: never;
     };
+    "/api/v1/lesions/{lesion_id}/comparison/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["lesions_comparison_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/lesions/{lesion_id}/images/": {
         parameters: {
             query?: never;
@@ -719,6 +735,24 @@ export interface components {
         ClinicBrief: {
             id: number;
             name: string;
+        };
+        Comparison: {
+            lesion_id: number;
+            lesion_label: string;
+            anatomic_site: string;
+            patient_id: number;
+            earlier: components["schemas"]["Visit"];
+            later: components["schemas"]["Visit"];
+            /**
+             * Format: double
+             * @description The later probability minus the earlier.
+             */
+            probability_change: number;
+            days_between: number;
+            /** @description The earlier result was below its threshold and the later is at or above its own. */
+            crossed_threshold_upward: boolean;
+            /** @description Every analysed visit, newest first, to choose from. */
+            visits: components["schemas"]["Visit"][];
         };
         Csrf: {
             csrfToken: string;
@@ -1284,12 +1318,27 @@ export interface components {
          * @enum {string}
          */
         UploadImageTypeEnum: "image/jpeg" | "image/png";
+        /** @description One visit: the image and its result (the image's newest done prediction). */
+        Visit: {
+            image_id: number;
+            /**
+             * Format: date-time
+             * @description When the image was taken, else when it was uploaded.
+             */
+            visit_at: string;
+            width: number;
+            height: number;
+            readonly file_url: string;
+            readonly thumbnail_url: string;
+            prediction: components["schemas"]["Prediction"];
+        };
         WorklistCounts: {
             unreviewed: number;
             refer: number;
             awaiting_second_read: number;
             disagreement: number;
             follow_up_due: number;
+            awaiting_biopsy: number;
         };
         /** @description One row of the queue: a lesion and its latest result (a done prediction). */
         WorklistItem: {
@@ -1302,6 +1351,8 @@ export interface components {
             /** Format: date-time */
             waiting_since: string;
             prediction: components["schemas"]["Prediction"];
+            /** @description The lesion's latest visit is at or above its threshold and the visit before was below its own (triage/followup.py). */
+            crossed_threshold_upward: boolean;
         };
         /** @description A lesion as the worklist opens it: every image with every result, newest first, and what comes next. */
         WorklistLesion: {
@@ -2390,6 +2441,75 @@ export interface operations {
             };
             /** @description The request body is over the size limit (Django's DATA_UPLOAD_MAX_MEMORY_SIZE or the upload limit). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sign-in keys cannot be fetched to check a token, or (uploads) the server is busy decoding other images; `Retry-After` says when to try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    lesions_comparison_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Two image ids of the lesion (repeat the parameter); default: its two latest visits. */
+                images?: number[];
+            };
+            header?: never;
+            path: {
+                lesion_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description Invalid input; `fields` names each field in error. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in but not allowed: not invited to a clinic, not a superuser, or a session write without CSRF. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or not in your clinic. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4056,7 +4176,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Which queue (default unreviewed). */
-                filter?: "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
+                filter?: "awaiting_biopsy" | "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Number of results to return per page. */
@@ -4173,7 +4293,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Which queue (default unreviewed). */
-                filter?: "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
+                filter?: "awaiting_biopsy" | "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
             };
             header?: never;
             path: {

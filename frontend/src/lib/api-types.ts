@@ -52,6 +52,9 @@ export type WorklistFilter = keyof WorklistCounts;
 export type WorklistLesion = Schemas['WorklistLesion'];
 export type WorklistPatient = Schemas['WorklistPatient'];
 
+export type Comparison = Schemas['Comparison'];
+export type Visit = Schemas['Visit'];
+
 export type Review = Schemas['Review'];
 export type ReviewList = Schemas['ReviewList'];
 export type ReviewInput = Schemas['ReviewWriteRequest'];

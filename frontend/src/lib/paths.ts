@@ -21,6 +21,12 @@ export const paths = {
     to: (lesionId: number, filter?: string) =>
       filter === undefined ? `/worklist/${lesionId}` : `/worklist/${lesionId}?filter=${encodeURIComponent(filter)}`,
   },
+  comparison: {
+    pattern: '/lesions/:lesionId/compare',
+    /** Without `images`, the lesion's two latest visits. */
+    to: (lesionId: number, images?: readonly [number, number]) =>
+      images === undefined ? `/lesions/${lesionId}/compare` : `/lesions/${lesionId}/compare?images=${images[0]}&images=${images[1]}`,
+  },
   models: { pattern: '/models', to: () => '/models' },
 } as const;
 

@@ -71,6 +71,10 @@ export const WORKLIST_FILTERS: Record<WorklistFilter, { label: string; empty: st
   awaiting_second_read: { label: 'Second read', empty: 'No signed review waits for a second reader.' },
   disagreement: { label: 'Disagreement', empty: 'No readers disagree on a lesion.' },
   follow_up_due: { label: 'Follow-up due', empty: 'No follow-up is due.' },
+  awaiting_biopsy: {
+    label: 'Awaiting biopsy',
+    empty: 'No lesion decided for excision, biopsy or urgent referral waits for its outcome.',
+  },
 };
 
 export const ASSESSMENTS: Record<Assessment, string> = { benign: 'Benign', suspicious: 'Suspicious', malignant: 'Malignant' };

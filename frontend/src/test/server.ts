@@ -14,7 +14,7 @@ export const defaultHandlers = [
   }),
   http.get(api('health/'), () => HttpResponse.json({ database: 'ok', broker: 'ok', model: demoModel })),
   // The navigation shows the worklist's counts on every screen.
-  http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0 })),
+  http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 0, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 0 })),
 ];
 
 export const server = setupServer(...defaultHandlers);

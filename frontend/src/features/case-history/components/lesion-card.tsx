@@ -2,6 +2,7 @@ import { Button, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/co
 import { useState } from 'react';
 import { Link } from 'react-router';
 
+import { CompareVisitsButton } from '@/components/compare-visits-button';
 import { EmptyState } from '@/components/query-state';
 import type { HistoryLesion, StoredImage } from '@/lib/api-types';
 import { formatDate } from '@/lib/format';
@@ -40,6 +41,7 @@ export function LesionCard({ patientId, lesion }: { patientId: number; lesion: H
             <Button component={Link} to={paths.upload.to(patientId, lesion.id)} variant="light" size="xs">
               Add images
             </Button>
+            <CompareVisitsButton lesionId={lesion.id} images={lesion.images} ticked={compareIds} />
             <Button variant="default" size="xs" onClick={() => setRecording(true)} disabled={recording}>
               Record biopsy outcome
             </Button>

@@ -1,5 +1,6 @@
 import { Alert, Anchor, Button, Group, Paper, SegmentedControl, Select, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
 import { Dropzone } from '@mantine/dropzone';
+import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
@@ -30,6 +31,7 @@ function rejectionMessage(error: unknown): string {
 export function UploadPage({ patientId, initialLesionId }: { patientId: number; initialLesionId: number | null }) {
   const lesions = useLesions(patientId);
   const createLesion = useCreateLesion(patientId);
+  const queryClient = useQueryClient();
   const [mode, setMode] = useState<'existing' | 'new'>(initialLesionId === null ? 'new' : 'existing');
   const [lesionId, setLesionId] = useState<string | null>(initialLesionId === null ? null : String(initialLesionId));
   const [label, setLabel] = useState('');
@@ -88,6 +90,8 @@ export function UploadPage({ patientId, initialLesionId }: { patientId: number; 
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_UPLOADS, batch.length) }, worker));
+    // The case history cached before this visit lacks its images: read it again when it is next opened.
+    void queryClient.invalidateQueries({ queryKey: ['patients', patientId] });
   }
 
   if (lesions.isPending) return <LoadingState label="Loading lesions…" />;

@@ -2,6 +2,7 @@ import { Anchor, Breadcrumbs, Button, Group, SimpleGrid, Stack, Text, Title } fr
 import { useState } from 'react';
 import { Link } from 'react-router';
 
+import { CompareVisitsButton } from '@/components/compare-visits-button';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { CompareImages } from '@/features/case-history/components/compare-images';
 import { LesionImage } from '@/features/case-history/components/lesion-image';
@@ -68,6 +69,10 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
             Last lesion in this queue
           </Text>
         )}
+      </Group>
+
+      <Group>
+        <CompareVisitsButton lesionId={lesion.id} images={lesion.images} ticked={compareIds} />
       </Group>
 
       {result ? <ReviewPanel key={result.id} predictionId={result.id} /> : null}

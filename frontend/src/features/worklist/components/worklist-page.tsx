@@ -6,6 +6,7 @@ import { AuthImage } from '@/components/auth-image';
 import { DemoBadge } from '@/components/model-tag';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { RiskBadge } from '@/components/risk-badge';
+import { ThresholdCrossingBadge } from '@/components/threshold-crossing-badge';
 import type { WorklistFilter } from '@/lib/api-types';
 import { formatDateTime } from '@/lib/format';
 import { paths } from '@/lib/paths';
@@ -74,8 +75,13 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
                     </Text>
                   </Table.Td>
                   {/* Wide enough for "Refer · 100.0%": a narrower cell cuts the badge to "Refer · 5…". */}
-                  <Table.Td miw={150} style={{ whiteSpace: 'nowrap' }}>
-                    <RiskBadge category={item.prediction.risk_category} probability={item.prediction.melanoma_probability} />
+                  <Table.Td miw={150}>
+                    <Stack gap={4} align="flex-start">
+                      <span style={{ whiteSpace: 'nowrap' }}>
+                        <RiskBadge category={item.prediction.risk_category} probability={item.prediction.melanoma_probability} />
+                      </span>
+                      <ThresholdCrossingBadge crossed={item.crossed_threshold_upward} />
+                    </Stack>
                   </Table.Td>
                   <Table.Td>{formatDateTime(item.waiting_since)}</Table.Td>
                   <Table.Td>
