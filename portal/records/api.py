@@ -1,11 +1,8 @@
 """Views translate: parse, call one selector or service, shape the output."""
 
-import io
-
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from PIL import Image, ImageOps
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -31,6 +28,7 @@ from .serializers import (
     PatientSerializer,
     PatientWriteSerializer,
 )
+from .thumbnails import thumbnail_jpeg
 from .validation import UPLOAD_REJECTIONS
 
 
@@ -183,11 +181,4 @@ class ImageThumbnailApi(APIView):
     @extend_schema(responses={(200, "image/jpeg"): bytes})
     def get(self, request, image_id: int):
         image = selectors.image_get(user=request.user, image_id=image_id, object_type="image_thumbnail")
-        with image.file.open("rb") as fh:
-            img = Image.open(io.BytesIO(with_orientation(fh.read(), image.orientation)))
-            img.draft("RGB", (256, 256))
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((256, 256))
-            out = io.BytesIO()
-            img.save(out, format="JPEG", quality=85)
-        return _private(HttpResponse(out.getvalue(), content_type="image/jpeg"))
+        return _private(HttpResponse(thumbnail_jpeg(image), content_type="image/jpeg"))

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "classifier",
     "triage",
+    "reports",
     "training",
 ]
 
@@ -324,5 +325,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env("NAEVUS_LOG_FORMAT", default="plain")}},
     "root": {"handlers": ["console"], "level": env("NAEVUS_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+        # WeasyPrint logs each rendering step at INFO, and fontTools each subsetting step.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
