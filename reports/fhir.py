@@ -126,45 +126,44 @@ def visit_bundle(visit: Visit, *, absolute) -> Bundle:
         })  # fmt: skip
         media.append({"comment": "Model heatmap", "link": _ref("heatmap", prediction.pk)})
 
+    def observation(code: str, display: str, text: str, **fields) -> dict:
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": f"{SYSTEM}:observation", "code": code, "display": display}], "text": text},
+            "subject": subject,
+            "focus": focus,
+        } | fields
+
     classes = sorted((prediction.class_probabilities or {}).items(), key=lambda item: -item[1])
-    add("probability", prediction.pk, {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": f"{SYSTEM}:observation", "code": "melanoma-probability",
-                             "display": "Melanoma probability (calibrated)"}], "text": "Melanoma probability"},
-        "subject": subject,
-        "focus": focus,
-        "effectiveDateTime": _instant(taken),
-        "issued": _instant(prediction.finished_at),
-        "device": _ref("model", version.pk),
-        "valueQuantity": _probability(prediction.melanoma_probability),
-        "referenceRange": [{
+    add("probability", prediction.pk, observation(
+        "melanoma-probability", "Melanoma probability (calibrated)", "Melanoma probability",
+        effectiveDateTime=_instant(taken),
+        issued=_instant(prediction.finished_at),
+        device=_ref("model", version.pk),
+        valueQuantity=_probability(prediction.melanoma_probability),
+        referenceRange=[{
             "high": _probability(prediction.threshold),
             "text": "Referral threshold: at or above it, refer"
             + (f" (the clinic's operating point {prediction.operating_point_id})" if prediction.operating_point_id
                else " (the model version's threshold)"),
         }],
-        "component": [
+        component=[
             {"code": {"coding": [{"system": f"{SYSTEM}:class", "code": name}], "text": name},
              "valueQuantity": _probability(p)}
             for name, p in classes
         ] or None,
-        "derivedFrom": [_ref("image", image.pk)],
-        "note": demo_note or None,
-    })  # fmt: skip
-    add("risk", prediction.pk, {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": f"{SYSTEM}:observation", "code": "risk-category",
-                             "display": "Melanoma risk category"}], "text": "Risk category"},
-        "subject": subject,
-        "focus": focus,
-        "effectiveDateTime": _instant(taken),
-        "device": _ref("model", version.pk),
-        "valueCodeableConcept": _concept("risk-category", prediction.risk_category,
-                                         prediction.get_risk_category_display()),
-        "derivedFrom": [_ref("probability", prediction.pk)],
-    })  # fmt: skip
+        derivedFrom=[_ref("image", image.pk)],
+        note=demo_note or None,
+    ))  # fmt: skip
+    add("risk", prediction.pk, observation(
+        "risk-category", "Melanoma risk category", "Risk category",
+        effectiveDateTime=_instant(taken),
+        device=_ref("model", version.pk),
+        valueCodeableConcept=_concept("risk-category", prediction.risk_category,
+                                      prediction.get_risk_category_display()),
+        derivedFrom=[_ref("probability", prediction.pk)],
+    ))  # fmt: skip
     results = [_ref("probability", prediction.pk), _ref("risk", prediction.pk)]
     for review in visit.current_reviews:
         components = [{
@@ -173,22 +172,18 @@ def visit_bundle(visit: Visit, *, absolute) -> Bundle:
         }]  # fmt: skip
         if review.follow_up_date:
             components.append({"code": {"text": "Follow-up date"}, "valueDateTime": review.follow_up_date.isoformat()})
-        add("review", review.pk, {
-            "resourceType": "Observation",
-            "identifier": [{"system": f"{SYSTEM}:review", "value": str(review.pk)}],
-            "status": "amended" if review.supersedes_id else "final",
-            "code": {"coding": [{"system": f"{SYSTEM}:observation", "code": "clinician-assessment",
-                                 "display": "Clinician's assessment"}],
-                     "text": f"Clinician's assessment ({review.get_kind_display().lower()})"},
-            "subject": subject,
-            "focus": focus,
-            "issued": _instant(review.signed_at),
-            "performer": [_reader(review)],
-            "valueCodeableConcept": _concept("assessment", review.assessment, review.get_assessment_display()),
-            "component": components,
-            "note": [{"text": review.notes}] if review.notes else None,
-            "derivedFrom": [_ref("image", image.pk), _ref("probability", prediction.pk)],
-        })  # fmt: skip
+        add("review", review.pk, observation(
+            "clinician-assessment", "Clinician's assessment",
+            f"Clinician's assessment ({review.get_kind_display().lower()})",
+            identifier=[{"system": f"{SYSTEM}:review", "value": str(review.pk)}],
+            status="amended" if review.supersedes_id else "final",
+            issued=_instant(review.signed_at),
+            performer=[_reader(review)],
+            valueCodeableConcept=_concept("assessment", review.assessment, review.get_assessment_display()),
+            component=components,
+            note=[{"text": review.notes}] if review.notes else None,
+            derivedFrom=[_ref("image", image.pk), _ref("probability", prediction.pk)],
+        ))  # fmt: skip
         results.append(_ref("review", review.pk))
 
     verdict = (

@@ -13,19 +13,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "isic" / "ISIC_002464
 
 
 @pytest.fixture
-def client_for(db):
-    """A client of its own per user: reader and second reader interleave."""
-    from rest_framework.test import APIClient
-
-    def signed_in(user):
-        client = APIClient()
-        client.force_login(user)
-        return client
-
-    return signed_in
-
-
-@pytest.fixture
 def model_version(db, tmp_path) -> ModelVersion:
     from classifier.inference.testing import make_tiny_artifact
     from classifier.services import model_version_register

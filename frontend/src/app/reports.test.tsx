@@ -1,8 +1,8 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 
-import type { Review, WorklistLesion } from '@/lib/api-types';
-import { makeHistory, makeImage } from '@/test/fixtures';
+import type { WorklistLesion } from '@/lib/api-types';
+import { makeHistory, makeImage, makeReview } from '@/test/fixtures';
 import { renderApp } from '@/test/render';
 import { api, server } from '@/test/server';
 
@@ -25,30 +25,6 @@ function captureDownloads() {
     saved.push(this.download);
   });
   return { requested, saved, restore: () => click.mockRestore() };
-}
-
-function review(overrides: Partial<Review>): Review {
-  return {
-    id: 70,
-    prediction_id: 500,
-    kind: 'first',
-    reader_id: 2,
-    reader_email: 'bob@clinic-a.test',
-    assessment: 'malignant',
-    management: 'urgent_referral',
-    follow_up_date: null,
-    notes: '',
-    agrees_with_model: true,
-    model_risk: 'refer',
-    needs_second_read: false,
-    supersedes: null,
-    signed: true,
-    signed_at: '2025-11-21T09:00:00Z',
-    is_current: true,
-    created_at: '2025-11-21T08:59:00Z',
-    updated_at: '2025-11-21T09:00:00Z',
-    ...overrides,
-  };
 }
 
 // The first render of a file is the slowest (module graph, Mantine); on two shared cores it can take longer
@@ -102,8 +78,8 @@ describe('report downloads', () => {
       next_lesion_id: null,
     };
     const reviews = [
-      review({ id: 71, kind: 'first' }),
-      review({ id: 72, kind: 'second', reader_email: 'erin@clinic-a.test', management: 'excise', assessment: 'suspicious' }),
+      makeReview({ id: 71, assessment: 'malignant', management: 'urgent_referral', agrees_with_model: true }),
+      makeReview({ id: 72, kind: 'second', reader_email: 'erin@clinic-a.test', management: 'excise', assessment: 'suspicious' }),
     ];
     server.use(
       http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion)),
