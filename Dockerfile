@@ -32,6 +32,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_STATIC_ROOT=/app/static \
     DJANGO_MEDIA_ROOT=/app/var/media \
     NAEVUS_MODEL_STORE=/app/var/models
+# Pango (with HarfBuzz) and a font for the PDF reports (WeasyPrint); the Makefile's system-libs lists the same.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 # torch and torchvision first, from the chosen index; the rest of the pins then find them satisfied.

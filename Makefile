@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/naevus
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
 
-.PHONY: model api-types run test test-python test-integration test-reliability test-frontend test-e2e lint bench evaluate frontend clean deps deps-dev chromium firebase-tools compose-check
+.PHONY: system-libs model api-types run test test-python test-integration test-reliability test-frontend test-e2e lint bench evaluate frontend clean deps deps-dev chromium firebase-tools compose-check
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,23 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
-deps: $(VENV)/.runtime
-deps-dev: $(VENV)/.dev
+# What WeasyPrint (the PDF reports) loads from the system: Pango with HarfBuzz, and a font. Installed from
+# Debian only when missing, so a second run is a no-op; CI runs as root, a developer without root is told what
+# to install. No dpkg (macOS): install pango yourself (`brew install pango`).
+PDF_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+
+system-libs:
+	@command -v dpkg-query >/dev/null || { echo "no dpkg: install Pango for WeasyPrint yourself"; exit 0; }; \
+	missing=$$(for deb in $(PDF_DEBS); do \
+		dpkg-query -W -f='$${Status}' $$deb 2>/dev/null | grep -q 'install ok installed' || echo $$deb; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages (run as root): $$missing"; exit 1; fi; \
+		echo "installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+deps: $(VENV)/.runtime system-libs
+deps-dev: $(VENV)/.dev system-libs
 
 frontend/node_modules/.installed: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund

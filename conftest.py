@@ -83,6 +83,19 @@ def api():
 
 
 @pytest.fixture
+def client_for(db):
+    """A client of its own per user, for tests that interleave users (as_user below shares one client)."""
+    from rest_framework.test import APIClient
+
+    def signed_in(user):
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return signed_in
+
+
+@pytest.fixture
 def as_user(api):
     def login(user):
         api.force_authenticate(user=None)

@@ -4,6 +4,9 @@ from django.db import models
 from portal.accounts.models import Clinic
 from portal.records.models import LesionImage
 
+# How a demo version is labelled wherever it shows (API, SPA, admin, reports, the FHIR export).
+DEMO_LABEL = "demo — not for clinical use"
+
 
 class ModelVersion(models.Model):
     name = models.CharField(max_length=100)
@@ -36,7 +39,7 @@ class ModelVersion(models.Model):
 
     def __str__(self):
         label = f"{self.name} {self.version}"
-        return f"{label} (demo — not for clinical use)" if self.is_demo else label
+        return f"{label} ({DEMO_LABEL})" if self.is_demo else label
 
     @property
     def val_auc(self) -> float | None:

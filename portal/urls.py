@@ -12,6 +12,7 @@ from portal.accounts import api as accounts_api
 from portal.core import api as core_api
 from portal.core import metrics as core_metrics
 from portal.records import api as records_api
+from reports import api as reports_api
 from triage import api as triage_api
 
 api_v1 = [
@@ -25,6 +26,7 @@ api_v1 = [
     path("patients/", classifier_api.PatientListApi.as_view(), name="patient-list"),
     path("patients/<int:patient_id>/", classifier_api.PatientDetailApi.as_view(), name="patient-detail"),
     path("patients/<int:patient_id>/history/", classifier_api.PatientHistoryApi.as_view(), name="patient-history"),
+    path("patients/<int:patient_id>/report.pdf", reports_api.PatientReportApi.as_view(), name="patient-report"),
     path("patients/<int:patient_id>/lesions/", records_api.PatientLesionsApi.as_view(), name="patient-lesions"),
     path("lesions/<int:lesion_id>/", records_api.LesionDetailApi.as_view(), name="lesion-detail"),
     path("lesions/<int:lesion_id>/images/", classifier_api.LesionImagesApi.as_view(), name="lesion-images"),
@@ -35,6 +37,12 @@ api_v1 = [
     path("images/<int:image_id>/thumbnail/", records_api.ImageThumbnailApi.as_view(), name="image-thumbnail"),
     path("images/<int:image_id>/rerun/", classifier_api.ImageRerunApi.as_view(), name="image-rerun"),
     path("predictions/<int:prediction_id>/", classifier_api.PredictionDetailApi.as_view(), name="prediction-detail"),
+    path(
+        "predictions/<int:prediction_id>/report.pdf",
+        reports_api.PredictionReportApi.as_view(),
+        name="prediction-report",
+    ),
+    path("predictions/<int:prediction_id>/fhir/", reports_api.PredictionFhirApi.as_view(), name="prediction-fhir"),
     path(
         "predictions/<int:prediction_id>/quality/dismiss/",
         classifier_api.PredictionQualityDismissApi.as_view(),
@@ -55,6 +63,8 @@ api_v1 = [
     ),
     path("reviews/<int:review_id>/", triage_api.ReviewDetailApi.as_view(), name="review-detail"),
     path("reviews/<int:review_id>/sign/", triage_api.ReviewSignApi.as_view(), name="review-sign"),
+    # After sign and before amend: the access tests probe routes in this order (a signed, current review).
+    path("reviews/<int:review_id>/referral.pdf", reports_api.ReviewReferralApi.as_view(), name="review-referral"),
     path("reviews/<int:review_id>/amend/", triage_api.ReviewAmendApi.as_view(), name="review-amend"),
     path("batches/", classifier_api.BatchListApi.as_view(), name="batch-list"),
     path("batches/<int:batch_id>/", classifier_api.BatchDetailApi.as_view(), name="batch-detail"),

@@ -142,11 +142,7 @@ def _visible(*, user, reviews: list[Review]) -> tuple[list[Review], int]:
 def review_list(*, user, prediction_id) -> dict:
     """One result's reads as this user may see them, its state and the reads withheld from them."""
     prediction = _prediction_get(user=user, prediction_id=prediction_id, action=Action.READ)
-    reviews = list(Review.objects.filter(prediction=prediction).select_related("reader").order_by("created_at", "id"))
-    shown, withheld = _visible(user=user, reviews=reviews)
-    current = [r for r in reviews if r.signed_at and not any(o.supersedes_id == r.pk and o.signed_at for o in reviews)]
-    for review in shown:
-        review.is_current = review in current
+    reads = reads_of(user=user, prediction=prediction)
     audit_record(
         user=user,
         action=Action.READ,
@@ -154,6 +150,17 @@ def review_list(*, user, prediction_id) -> dict:
         object_id=prediction.pk,
         patient_id=prediction.image.lesion.patient_id,
     )
+    return reads
+
+
+def reads_of(*, user, prediction: Prediction) -> dict:
+    """The reads of a result the caller has already scoped (and audits), as this user may see them: the list,
+    the reports and the FHIR export show the same ones, each marked `is_current`."""
+    reviews = list(Review.objects.filter(prediction=prediction).select_related("reader").order_by("created_at", "id"))
+    shown, withheld = _visible(user=user, reviews=reviews)
+    current = [r for r in reviews if r.signed_at and not any(o.supersedes_id == r.pk and o.signed_at for o in reviews)]
+    for review in shown:
+        review.is_current = review in current
     return {"prediction_id": prediction.pk, "state": state_of(current), "withheld": withheld, "reviews": shown}
 
 

@@ -1,11 +1,8 @@
 """Views translate: parse, call one selector or service, shape the output."""
 
-import io
-
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from PIL import Image, ImageOps
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +12,7 @@ from portal.audit.models import Action
 from . import selectors, services
 from .jpeg import with_orientation
 from .serializers import LesionSerializer, LesionWriteSerializer, OutcomeSerializer, OutcomeWriteSerializer
+from .thumbnails import thumbnail_jpeg
 
 
 class PatientLesionsApi(APIView):
@@ -83,11 +81,4 @@ class ImageThumbnailApi(APIView):
     @extend_schema(responses={(200, "image/jpeg"): bytes})
     def get(self, request, image_id: int):
         image = selectors.image_get(user=request.user, image_id=image_id, object_type="image_thumbnail")
-        with image.file.open("rb") as fh:
-            img = Image.open(io.BytesIO(with_orientation(fh.read(), image.orientation)))
-            img.draft("RGB", (256, 256))
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((256, 256))
-            out = io.BytesIO()
-            img.save(out, format="JPEG", quality=85)
-        return _private(HttpResponse(out.getvalue(), content_type="image/jpeg"))
+        return _private(HttpResponse(thumbnail_jpeg(image), content_type="image/jpeg"))

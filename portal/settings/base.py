@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "classifier",
     "triage",
     "webhooks",
+    "reports",
     "training",
 ]
 
@@ -348,5 +349,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env("NAEVUS_LOG_FORMAT", default="plain")}},
     "root": {"handlers": ["console"], "level": env("NAEVUS_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+        # WeasyPrint logs each rendering step at INFO, and fontTools each subsetting step.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -143,9 +143,13 @@ def valid_body(name: str, verb: str, *, model_version) -> tuple[dict, str]:
         ("batch-cancel", "post"): ({}, "json"),
         ("batch-retry", "post"): ({}, "json"),
         ("model-activate", "post"): ({}, "json"),
-        # The URL conf's order is the probes' order: a draft is edited, then signed, then amended.
+        # The URL conf's order is the probes' order: a draft is edited (into an urgent referral), then signed,
+        # then its referral letter written, then amended.
         ("prediction-reviews", "post"): ({"assessment": "suspicious", "management": "excise"}, "json"),
-        ("review-detail", "patch"): ({"notes": f"probe {n}"}, "json"),
+        ("review-detail", "patch"): (
+            {"notes": f"probe {n}", "assessment": "malignant", "management": "urgent_referral"},
+            "json",
+        ),
         ("review-sign", "post"): ({}, "json"),
         ("review-amend", "post"): ({"assessment": "benign", "management": "discharge"}, "json"),
     }

@@ -27,19 +27,6 @@ def erin(clinic_a):
 
 
 @pytest.fixture
-def client_for(db):
-    """A client of its own per user: the tests interleave readers (conftest's as_user shares one client)."""
-    from rest_framework.test import APIClient
-
-    def signed_in(user):
-        client = APIClient()
-        client.force_login(user)
-        return client
-
-    return signed_in
-
-
-@pytest.fixture
 def version(db):
     return ModelVersionFactory(threshold=0.5)
 

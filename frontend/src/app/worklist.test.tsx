@@ -1,8 +1,8 @@
 import { screen, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 
-import type { Review, ReviewList, WorklistItem, WorklistLesion } from '@/lib/api-types';
-import { admin, alice, clinicalModel, makeImage, makePrediction } from '@/test/fixtures';
+import type { ReviewList, WorklistItem, WorklistLesion } from '@/lib/api-types';
+import { admin, alice, clinicalModel, makeImage, makePrediction, makeReview } from '@/test/fixtures';
 import { renderApp } from '@/test/render';
 import { api, server } from '@/test/server';
 
@@ -41,30 +41,6 @@ function lesion(id: number, next: number | null): WorklistLesion {
 
 function reviewList(overrides: Partial<ReviewList> = {}): ReviewList {
   return { prediction_id: 500, state: 'unreviewed', withheld: 0, reviews: [], ...overrides };
-}
-
-function signedReview(overrides: Partial<Review> = {}): Review {
-  return {
-    id: 70,
-    prediction_id: 500,
-    kind: 'first',
-    reader_id: 2,
-    reader_email: 'bob@clinic-a.test',
-    assessment: 'benign',
-    management: 'discharge',
-    follow_up_date: null,
-    notes: '',
-    agrees_with_model: false,
-    model_risk: 'refer',
-    needs_second_read: true,
-    supersedes: null,
-    signed: true,
-    signed_at: '2025-11-21T09:00:00Z',
-    is_current: true,
-    created_at: '2025-11-21T08:59:00Z',
-    updated_at: '2025-11-21T09:00:00Z',
-    ...overrides,
-  };
 }
 
 describe('worklist', () => {
@@ -209,11 +185,11 @@ describe('worklist', () => {
       http.get(api('predictions/:id/reviews/'), ({ params }) => HttpResponse.json({ ...list, prediction_id: Number(params.id) })),
       http.post(api('predictions/:id/reviews/'), async ({ params, request }) => {
         posted.push({ prediction: params.id, body: await request.json() });
-        return HttpResponse.json(signedReview({ id: 71, signed: false, signed_at: null, reader_id: alice.id }), { status: 201 });
+        return HttpResponse.json(makeReview({ id: 71, signed: false, signed_at: null, reader_id: alice.id }), { status: 201 });
       }),
       http.post(api('reviews/:id/sign/'), ({ params }) => {
         signedIds.push(String(params.id));
-        const review = signedReview({ id: 71, reader_id: alice.id, reader_email: alice.email, assessment: 'suspicious', management: 'short_term_monitoring', follow_up_date: '2099-01-02', agrees_with_model: true });
+        const review = makeReview({ id: 71, reader_id: alice.id, reader_email: alice.email, assessment: 'suspicious', management: 'short_term_monitoring', follow_up_date: '2099-01-02', agrees_with_model: true });
         list = reviewList({ state: 'complete', reviews: [review] });
         return HttpResponse.json(review);
       }),
@@ -271,7 +247,7 @@ describe('worklist', () => {
         HttpResponse.json(
           reviewList({
             state: 'disagreement',
-            reviews: [signedReview(), signedReview({ id: 72, kind: 'second', reader_id: 3, reader_email: 'carla@clinic-a.test', assessment: 'malignant', management: 'urgent_referral', agrees_with_model: true })],
+            reviews: [makeReview(), makeReview({ id: 72, kind: 'second', reader_id: 3, reader_email: 'carla@clinic-a.test', assessment: 'malignant', management: 'urgent_referral', agrees_with_model: true })],
           }),
         ),
       ),
@@ -289,7 +265,7 @@ describe('worklist', () => {
     server.use(
       http.get(api('worklist/lesions/:id/'), () => HttpResponse.json(lesion(5, null))),
       http.get(api('predictions/:id/reviews/'), () =>
-        HttpResponse.json(reviewList({ state: 'awaiting_second_read', reviews: [signedReview({ reader_id: alice.id, reader_email: alice.email })] })),
+        HttpResponse.json(reviewList({ state: 'awaiting_second_read', reviews: [makeReview({ reader_id: alice.id, reader_email: alice.email })] })),
       ),
     );
     renderApp('/worklist/5');

@@ -8,6 +8,7 @@ import type {
   Patient,
   PatientHistory,
   Prediction,
+  Review,
   StoredImage,
 } from '@/lib/api-types';
 
@@ -228,6 +229,31 @@ export function makeModel(overrides: Partial<ModelVersion> = {}): ModelVersion {
     sha256: 'a3f1c2d4e5b6a7980123456789abcdef0123456789abcdef0123456789abcdef',
     created_at: '2025-11-01T09:00:00Z',
     activated_at: '2025-11-02T09:00:00Z',
+    ...overrides,
+  };
+}
+
+/** A signed, current first read by bob that disagrees with a refer result. */
+export function makeReview(overrides: Partial<Review> = {}): Review {
+  return {
+    id: 70,
+    prediction_id: 500,
+    kind: 'first',
+    reader_id: 2,
+    reader_email: 'bob@clinic-a.test',
+    assessment: 'benign',
+    management: 'discharge',
+    follow_up_date: null,
+    notes: '',
+    agrees_with_model: false,
+    model_risk: 'refer',
+    needs_second_read: true,
+    supersedes: null,
+    signed: true,
+    signed_at: '2025-11-21T09:00:00Z',
+    is_current: true,
+    created_at: '2025-11-21T08:59:00Z',
+    updated_at: '2025-11-21T09:00:00Z',
     ...overrides,
   };
 }

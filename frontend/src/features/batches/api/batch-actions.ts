@@ -2,6 +2,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 
 import { api } from '@/lib/api-client';
 import type { Batch } from '@/lib/api-types';
+import { downloadFile } from '@/lib/download';
 
 import { batchQueryKey } from './get-batch';
 
@@ -22,15 +23,5 @@ function useBatchAction(batchId: number, action: (batchId: number) => Promise<Ba
 export const useCancelBatch = (batchId: number) => useBatchAction(batchId, cancelBatch);
 export const useRetryBatch = (batchId: number) => useBatchAction(batchId, retryBatch);
 
-/** Fetched through the API client so bearer-token sessions can download too; a plain link would carry no token. */
-export async function downloadResultsCsv(batchId: number): Promise<void> {
-  const blob = await api.blob(`batches/${batchId}/results.csv`);
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = `naevus-batch-${batchId}-results.csv`;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  URL.revokeObjectURL(url);
-}
+export const downloadResultsCsv = (batchId: number) =>
+  downloadFile(`batches/${batchId}/results.csv`, `naevus-batch-${batchId}-results.csv`);

@@ -3,6 +3,7 @@ import { Link } from 'react-router';
 
 import { IntendedUse } from '@/components/intended-use';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
+import { PatientReportButton } from '@/components/report-downloads';
 import type { AnatomicSite, HistoryLesion } from '@/lib/api-types';
 import { ANATOMIC_SITES } from '@/lib/vocabulary';
 import { paths } from '@/lib/paths';
@@ -46,6 +47,7 @@ export function CaseHistoryPage({ patientId }: { patientId: number }) {
           ) : null}
         </div>
         <Group gap="xs">
+          <PatientReportButton patientId={patient.id} />
           <Button component={Link} to={paths.patientEdit.to(patient.id)} variant="default">
             Edit patient
           </Button>

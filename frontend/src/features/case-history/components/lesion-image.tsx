@@ -3,6 +3,7 @@ import { useState } from 'react';
 
 import { AuthImage } from '@/components/auth-image';
 import { PredictionSummary, usePrediction } from '@/components/prediction-summary';
+import { VisitDownloads } from '@/components/report-downloads';
 import type { Prediction, StoredImage } from '@/lib/api-types';
 import { formatDate, formatDateTime } from '@/lib/format';
 
@@ -41,6 +42,7 @@ function LatestPrediction({ image, initial }: { image: StoredImage; initial: Pre
         onChange={(event) => setShowHeatmap(event.currentTarget.checked)}
       />
       <PredictionSummary prediction={prediction} detailed />
+      {prediction.status === 'done' ? <VisitDownloads predictionId={prediction.id} /> : null}
     </Stack>
   );
 }

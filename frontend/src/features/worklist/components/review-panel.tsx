@@ -2,6 +2,7 @@ import { Alert, Badge, Button, Checkbox, Group, Paper, Select, Stack, Text, Text
 import { useForm } from '@mantine/form';
 
 import { ErrorState, LoadingState } from '@/components/query-state';
+import { ReferralLetterButton } from '@/components/report-downloads';
 import { useMe } from '@/features/auth/api/get-me';
 import { ApiError } from '@/lib/api-client';
 import type { Assessment, Management, Review, ReviewInput } from '@/lib/api-types';
@@ -39,6 +40,7 @@ function SignedReview({ review }: { review: Review }) {
           </Badge>
         </Group>
         {review.notes ? <Text size="sm">{review.notes}</Text> : null}
+        {review.management === 'urgent_referral' && review.is_current ? <ReferralLetterButton reviewId={review.id} /> : null}
       </Stack>
     </Paper>
   );
