@@ -10,6 +10,7 @@ from django.utils import timezone
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from classifier.heatmaps import heatmap_file
 from classifier.models import DEMO_LABEL
 from portal.records.thumbnails import thumbnail_jpeg
 
@@ -32,8 +33,9 @@ def _data_uri(content_type: str, data: bytes) -> str:
 def _pictures(visit: Visit, *, size: int) -> dict:
     prediction = visit.prediction
     heatmap = None
-    if prediction.heatmap:
-        with prediction.heatmap.open("rb") as fh:
+    stored = heatmap_file(prediction)  # drawn from the stored CAM on its first request, then kept
+    if stored:
+        with stored.open("rb") as fh:
             heatmap = _data_uri("image/png", fh.read())
     return {"image_uri": _data_uri("image/jpeg", thumbnail_jpeg(visit.image, size=size)), "heatmap_uri": heatmap}
 

@@ -15,6 +15,7 @@ from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from fhir.resources.R4B.bundle import Bundle
 
+from classifier.heatmaps import heatmap_available
 from classifier.models import DEMO_LABEL
 
 from .selectors import Visit
@@ -110,7 +111,7 @@ def visit_bundle(visit: Visit, *, absolute) -> Bundle:
         },
     })  # fmt: skip
     media = [{"comment": "Lesion image", "link": _ref("image", image.pk)}]
-    if prediction.heatmap:
+    if heatmap_available(prediction):
         add("heatmap", prediction.pk, {
             "resourceType": "Media",
             "status": "completed",
