@@ -6,6 +6,9 @@
 //   E2E_IMAGE      a dermoscopic JPEG/PNG to upload;  E2E_ZIP  a small zip of images for bulk analysis
 //   E2E_MAPPING    the zip's patient/lesion mapping CSV (the batch creates them);
 //   E2E_BATCH_FILES  how many images E2E_ZIP holds;  E2E_DEMO_MODEL  1 when the active model is a demo, else 0
+//   E2E_SECOND_USERNAME / E2E_SECOND_PASSWORD   another clinician of the same clinic, whose policy asks a second
+//                  read of every first read (the second reader's step)
+//   E2E_FOLLOW_UP_PATIENT   the name of a patient whose lesion's signed follow-up date has come
 // firebase flow: the portal must run with FIREBASE_PROJECT_ID, FIREBASE_WEB_API_KEY, FIREBASE_AUTH_EMULATOR_HOST
 // and DJANGO_DEBUG=1, so that the configuration it injects into the page points the SPA at the emulator:
 //   E2E_FIREBASE_EMAIL / E2E_FIREBASE_PASSWORD   an invited user in the Firebase Auth emulator
@@ -16,7 +19,7 @@
 // step fails on any serious or critical violation, and every violation found goes to test-results/axe.json.
 // Screenshots go to frontend/test-results/. Prints "N passed, N failed" and exits non-zero on any failure.
 /* global window, document -- used only inside page.evaluate(), which runs in the browser */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +32,10 @@ mkdirSync(resultsDir, { recursive: true });
 
 const env = process.env;
 const FLOW_ENV = {
-  session: ['E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP', 'E2E_MAPPING', 'E2E_BATCH_FILES', 'E2E_DEMO_MODEL'],
+  session: [
+    'E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP', 'E2E_MAPPING', 'E2E_BATCH_FILES', 'E2E_DEMO_MODEL',
+    'E2E_SECOND_USERNAME', 'E2E_SECOND_PASSWORD', 'E2E_FOLLOW_UP_PATIENT',
+  ],
   firebase: ['E2E_FIREBASE_EMAIL', 'E2E_FIREBASE_PASSWORD'],
 };
 const flows = env.E2E_FLOWS
@@ -163,14 +169,14 @@ async function openSignIn(page) {
   await page.getByRole('heading', { name: 'Naevus', level: 1 }).waitFor();
 }
 
-async function signInWithPassword(page) {
+async function signInWithPassword(page, username = env.E2E_USERNAME, password = env.E2E_PASSWORD, screenshot = '01-sign-in') {
   await openSignIn(page);
   // A Firebase-enabled build shows tabs; a local account lives under the second one.
   const localTab = page.getByRole('tab', { name: 'Local account' });
   if (await localTab.isVisible().catch(() => false)) await localTab.click();
-  await page.getByLabel('Username').fill(env.E2E_USERNAME);
-  await page.getByLabel('Password').filter({ visible: true }).fill(env.E2E_PASSWORD);
-  await shot(page, '01-sign-in');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').filter({ visible: true }).fill(password);
+  if (screenshot) await shot(page, screenshot);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(/\/patients$/);
 }
@@ -399,6 +405,82 @@ if (flows.includes('session')) {
         const sizes = await boxes.evaluateAll((els) => els.map((el) => `${el.clientWidth}x${el.clientHeight}`));
         check(sizes[0] === sizes[1], `the comparison's image boxes differ in size: ${sizes.join(' vs ')}`);
         await shot(page, '07e-comparison');
+      },
+    ],
+    [
+      'downloads a visit report (PDF) and its FHIR export',
+      async () => {
+        await page.goto(patientUrl);
+        await page.getByRole('heading', { name: patientName }).waitFor();
+        const group = page.getByRole('group', { name: 'Visit downloads' }).first();
+        const [pdf] = await Promise.all([
+          page.waitForEvent('download'),
+          group.getByRole('button', { name: 'Visit report (PDF)' }).click(),
+        ]);
+        const pdfPath = resolve(resultsDir, 'visit-report.pdf');
+        await pdf.saveAs(pdfPath);
+        const head = readFileSync(pdfPath).subarray(0, 5).toString('latin1');
+        check(head === '%PDF-', `the visit report is not a PDF (it starts ${JSON.stringify(head)})`);
+        const [fhir] = await Promise.all([
+          page.waitForEvent('download'),
+          group.getByRole('button', { name: 'FHIR export (JSON)' }).click(),
+        ]);
+        const fhirPath = resolve(resultsDir, 'visit-fhir.json');
+        await fhir.saveAs(fhirPath);
+        const bundle = JSON.parse(readFileSync(fhirPath, 'utf8'));
+        const types = (bundle.entry ?? []).map((entry) => entry.resource?.resourceType);
+        check(
+          bundle.resourceType === 'Bundle' && types.includes('DiagnosticReport') && types.includes('Observation'),
+          `the FHIR export is a ${bundle.resourceType} of ${types.join(', ')}`,
+        );
+        await shot(page, '07f-downloads');
+      },
+    ],
+    [
+      'shows a follow-up that has come as due in the worklist',
+      async () => {
+        await page.goto('/worklist?filter=follow_up_due');
+        const table = page.getByRole('table', { name: 'Worklist: Follow-up due' });
+        await table.getByText(env.E2E_FOLLOW_UP_PATIENT).first().waitFor();
+        await shot(page, '07g-follow-up-due');
+      },
+    ],
+    [
+      'a second clinician reads the signed first read blind, and the disagreement surfaces',
+      async () => {
+        const second = await newPage();
+        try {
+          await signInWithPassword(second, env.E2E_SECOND_USERNAME, env.E2E_SECOND_PASSWORD, '');
+          await second.goto('/worklist?filter=awaiting_second_read');
+          const table = second.getByRole('table', { name: 'Worklist: Second read' });
+          await table.waitFor();
+          const rows = table.getByRole('row');
+          // The clinic's policy asks a second read of every first read: the one signed in the worklist step.
+          check((await rows.count()) - 1 === 1, `${(await rows.count()) - 1} lesions await a second read, expected 1`);
+          await rows.nth(1).getByRole('link').click();
+          const review = second.getByRole('region', { name: 'Review' });
+          await review.getByText(/hidden until you sign your independent second read/).waitFor();
+          check(
+            (await review.getByRole('article', { name: /^First read by / }).count()) === 0,
+            'the second reader sees the first read before signing',
+          );
+          await shot(second, '07h-second-read-blind');
+          // The first read said benign, discharge; this one malignant, excise.
+          await review.getByLabel('Your assessment').click();
+          await second.getByRole('option', { name: 'Malignant' }).click();
+          await review.getByLabel('Management').click();
+          await second.getByRole('option', { name: 'Excise / biopsy' }).click();
+          await review.getByRole('button', { name: 'Sign review' }).click();
+          await review.getByRole('article', { name: /^First read by / }).waitFor();
+          await review.getByRole('article', { name: /^Second read by / }).waitFor();
+          await second.goto('/worklist?filter=disagreement');
+          const disagreement = second.getByRole('table', { name: 'Worklist: Disagreement' });
+          await disagreement.getByRole('row').nth(1).waitFor();
+          check((await disagreement.getByRole('row').count()) - 1 === 1, 'the disagreement is not in its queue');
+          await shot(second, '07i-disagreement');
+        } finally {
+          await second.context().close();
+        }
       },
     ],
     [

@@ -3,6 +3,7 @@ serving the built SPA and the API on the test database, a real Celery worker on 
 model (a tiny random-init one: the flow is about the product, not the model), and for the clinic-account flow
 the real Firebase Auth emulator."""
 
+import datetime as dt
 import io
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.utils import timezone
 
 from classifier.tests.conftest import WorkerProcess
 from classifier.tests.test_worker_integration import lesion_jpeg
@@ -115,8 +117,55 @@ def firebase_backend(worker_env, tmp_path, auth_emulator):
         yield url
 
 
+def _follow_up_due(clinic, reader, model_version) -> str:
+    """A lesion whose signed first read (three months ago) asked for a routine follow-up that is now due:
+    time cannot pass in a browser test, so the read is written as it would stand today."""
+    from classifier.models import Prediction
+    from portal.tests.factories import LesionFactory, LesionImageFactory, PatientFactory
+    from triage.models import Review
+
+    patient = PatientFactory(clinic=clinic, name="Follow-up Patient")
+    image = LesionImageFactory(lesion=LesionFactory(patient=patient, label="Shoulder"))
+    signed = timezone.now() - dt.timedelta(days=90)
+    prediction = Prediction.objects.create(
+        image=image,
+        model_version=model_version,
+        image_sha256=image.sha256,
+        status=Prediction.Status.DONE,
+        melanoma_probability=0.2,
+        risk_category="routine" if 0.2 < model_version.threshold else "refer",
+        threshold=model_version.threshold,
+        finished_at=signed,
+    )
+    Review.objects.create(
+        clinic=clinic,
+        prediction=prediction,
+        reader=reader,
+        kind="first",
+        assessment="benign",
+        management="routine_follow_up",
+        follow_up_date=timezone.localdate() - dt.timedelta(days=1),
+        agrees_with_model=prediction.risk_category == "routine",
+        model_risk=prediction.risk_category,
+        signed_at=signed,
+    )
+    return patient.name
+
+
+def _render_first_page(pdf: Path, png: Path) -> None:
+    """Page 1 of a PDF the browser downloaded, as the screenshot the issue asks for (pypdfium2: PDFium's
+    renderer; headless Chromium shows no PDF viewer)."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(str(pdf))
+    try:
+        document[0].render(scale=1.5).to_pil().save(png)
+    finally:
+        document.close()
+
+
 def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a_batch_and_signs_out(
-    backend, alice, tmp_path, tiny_model
+    backend, alice, bob, clinic_a, tmp_path, tiny_model
 ):
     image = tmp_path / "lesion.jpg"
     image.write_bytes(lesion_jpeg(7, size=(600, 450)))
@@ -136,6 +185,11 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
     ]
     mapping.write_text("file_name,mrn,patient_name,lesion_label,anatomic_site\n" + "".join(rows))
     assert tiny_model.is_demo, "the flow checks the demo label on every result screen"
+    from triage.models import ReviewPolicy
+
+    # Every first read gets a second, independent read: bob reads alice's in the browser.
+    ReviewPolicy.objects.update_or_create(clinic=clinic_a, defaults={"second_read_share": 1.0})
+    follow_up_patient = _follow_up_due(clinic_a, alice, tiny_model)
     _run_browser(
         {
             "E2E_FLOWS": "session",
@@ -147,8 +201,13 @@ def test_a_clinician_signs_in_registers_a_patient_uploads_sees_the_result_runs_a
             "E2E_MAPPING": str(mapping),
             "E2E_BATCH_FILES": "6",
             "E2E_DEMO_MODEL": "1",
+            "E2E_SECOND_USERNAME": "bob",
+            "E2E_SECOND_PASSWORD": "correct horse battery",
+            "E2E_FOLLOW_UP_PATIENT": follow_up_patient,
         }
     )
+    results = Path(__file__).resolve().parents[2] / "frontend" / "test-results"
+    _render_first_page(results / "visit-report.pdf", results / "07f-visit-report-page1.png")
 
 
 def test_an_invited_clinician_signs_in_with_a_clinic_account_and_an_uninvited_one_is_told_why(
