@@ -159,7 +159,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "id", "url", "image_id", "status", "melanoma_probability", "model_probability", "image_probability",
             "metadata_used", "raw_score",
             "class_probabilities", "risk_category", "threshold", "operating_point", "model_version", "heatmap_url",
-            "quality", "error", "attempts", "timings", "created_at", "finished_at",
+            "quality", "ood_score", "ood_flag", "error", "attempts", "timings", "created_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 

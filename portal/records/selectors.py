@@ -73,9 +73,10 @@ def patient_history(*, user, patient_id) -> Patient:
     """The patient with lesions → images → predictions → outcomes prefetched, newest first, in a fixed
     number of queries whatever the size."""
     from classifier.models import Prediction
+    from classifier.selectors import lesion_outliers
 
     patient = patient_get(user=user, patient_id=patient_id, audit=False)
-    predictions = Prediction.objects.select_related("model_version").order_by("-created_at", "-id")
+    predictions = Prediction.objects.select_related("model_version").defer("embedding").order_by("-created_at", "-id")
     images = LesionImage.objects.order_by("-uploaded_at", "-id").prefetch_related(
         Prefetch("predictions", queryset=predictions)
     )
@@ -88,6 +89,9 @@ def patient_history(*, user, patient_id) -> Patient:
         )
     )
     patient.history_lesions = list(lesions)
+    outliers = lesion_outliers(patient_ids=[patient.pk])
+    for lesion in patient.history_lesions:
+        lesion.outlier = outliers.get(lesion.pk)
     audit_record(
         user=user, action=Action.READ, object_type="patient_history", object_id=patient.pk, patient_id=patient.pk
     )
