@@ -7,9 +7,10 @@ ONNX output), so they add one matrix-vector product per image.
 image's embedding to the training images' embeddings, with the Ledoit-Wolf shrunk covariance
 (``sklearn.covariance.LedoitWolf``: well conditioned even with fewer images than dimensions). The
 flag threshold is a high percentile (99th by default) of the distances of held-out images of the same
-kind (the run's validation split, or a held-out part of the folder), so about 1 % of in-distribution
-images are flagged by construction. Stored in the artifact's meta under ``"ood"``, so the artifact's
-sha256 covers it; a model without it serves with no score and no flag.
+kind (the run's validation split; for a folder, each image's distance under the statistics of the
+other folds), so about 1 % of in-distribution images are flagged by construction. Stored in the
+artifact's meta under ``"ood"``, so the artifact's sha256 covers it; a model without it serves with
+no score and no flag.
 
 The covariance is stored as its top ``k`` eigenpairs plus the mean of the other eigenvalues (the
 probabilistic-PCA form, Tipping & Bishop 1999): ``d² = Σᵢ (vᵢ·x)²/λᵢ + (‖x‖² − Σᵢ (vᵢ·x)²)/λ_rest``.
@@ -99,6 +100,29 @@ def fit_stats(
     distances = ood_scores(stats, calibration)
     stats["threshold"] = float(np.percentile(distances, percentile))
     validate_stats(stats)
+    return stats
+
+
+def fit_stats_cross_validated(
+    embeddings: np.ndarray, *, folds: int = 5, seed: int = 0, percentile: float = DEFAULT_PERCENTILE, source: str = ""
+) -> dict:
+    """For a folder without a separate validation set: statistics fitted on all of ``embeddings``, the
+    threshold from each image's distance under the statistics of the other folds (out of fold). A
+    small folder's held-out part would give a threshold from a handful of distances."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if len(embeddings) < 2 * folds:
+        raise ValueError(f"need at least {2 * folds} embeddings for {folds} folds, got {len(embeddings)}")
+    fold_of = np.random.default_rng(seed).permutation(len(embeddings)) % folds
+    out_of_fold = np.concatenate(
+        [
+            ood_scores(fit_stats(embeddings[fold_of != f], embeddings[fold_of == f]), embeddings[fold_of == f])
+            for f in range(folds)
+        ]
+    )
+    stats = fit_stats(embeddings, embeddings, percentile=percentile, source=source)
+    stats["threshold"] = float(np.percentile(out_of_fold, percentile))
+    stats["n_calibration"] = int(len(out_of_fold))
+    stats["calibration"] = f"{folds}-fold out-of-fold distances"
     return stats
 
 

@@ -1,12 +1,13 @@
 """Fit the out-of-distribution statistics (`classifier.inference.ood`) and store them in an artifact.
 
-    python -m training.core.ood ARTIFACT --images DIR --out NEW_ARTIFACT [--holdout 0.2] [--percentile 99]
+    python -m training.core.ood ARTIFACT --images DIR --out NEW_ARTIFACT [--folds 5] [--percentile 99]
     python -m training.core.ood --run OUT
 
 From a folder: the artifact's model embeds every image in DIR (the served preprocessing and
-test-time views); a random `--holdout` share sets the threshold (the `--percentile` of their
-distances), the rest is what the mean and covariance are fitted on. The artifact with `ood` in its
-meta is written to NEW_ARTIFACT (a new file and sha256; register it with `manage.py model import`).
+test-time views); the mean and covariance are fitted on all of them, the threshold is the
+`--percentile` of each image's distance under the statistics of the other `--folds` (out of fold).
+The artifact with `ood` in its meta is written to NEW_ARTIFACT (a new file and sha256; register it
+with `manage.py model import`).
 
 From a training run (what `manage.py train` does at the end of every run): fitted on the run's
 training split, threshold from its validation split, written into OUT/model.naevus.pt and
@@ -31,7 +32,7 @@ from torch import nn
 from classifier.inference.artifact import ARTIFACT_NAME, load_artifact, save_artifact, validate_meta
 from classifier.inference.engine import BACKEND_TORCH_CPU, BACKEND_TORCH_CUDA, Engine
 from classifier.inference.factory import embedding_of
-from classifier.inference.ood import DEFAULT_PERCENTILE, fit_stats
+from classifier.inference.ood import DEFAULT_PERCENTILE, fit_stats, fit_stats_cross_validated
 
 log = logging.getLogger("training")
 
@@ -64,21 +65,18 @@ def stats_from_folder(
     artifact_path: Path,
     images: Path,
     *,
-    holdout: float = 0.2,
+    folds: int = 5,
     percentile: float = DEFAULT_PERCENTILE,
     seed: int = 0,
     sha256: str | None = None,
 ) -> dict:
     paths = folder_images(images)
-    if len(paths) < 5:
-        raise ValueError(f"{images}: {len(paths)} images; at least 5 are needed")
-    if not 0 < holdout < 1:
-        raise ValueError("holdout must be between 0 and 1")
+    if len(paths) < 2 * folds:
+        raise ValueError(f"{images}: {len(paths)} images; at least {2 * folds} are needed")
     embeddings = embed_files(artifact_path, paths, sha256=sha256)
-    order = np.random.default_rng(seed).permutation(len(paths))
-    n_hold = max(1, round(holdout * len(paths)))
-    held, fitted = order[:n_hold], order[n_hold:]
-    return fit_stats(embeddings[fitted], embeddings[held], percentile=percentile, source=f"folder {images.name}")
+    return fit_stats_cross_validated(
+        embeddings, folds=folds, seed=seed, percentile=percentile, source=f"folder {images.name}"
+    )
 
 
 def write_stats(artifact_path: Path, out: Path, stats: dict, *, sha256: str | None = None) -> tuple[str, dict]:
@@ -150,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where the artifact with the statistics is written")
     parser.add_argument("--sha256", help="the artifact's registered sha256, checked first")
     parser.add_argument("--run", type=Path, help="a `manage.py train` run folder (OUT), updated in place")
-    parser.add_argument("--holdout", type=float, default=0.2, help="share of the folder that sets the threshold")
+    parser.add_argument("--folds", type=int, default=5, help="folds for the out-of-fold threshold")
     parser.add_argument("--percentile", type=float, default=DEFAULT_PERCENTILE)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -164,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = stats_from_folder(
         args.artifact,
         args.images,
-        holdout=args.holdout,
+        folds=args.folds,
         percentile=args.percentile,
         seed=args.seed,
         sha256=args.sha256,
@@ -172,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     sha256, _ = write_stats(args.artifact, args.out, stats, sha256=args.sha256)
     print(
         f"fitted on {stats['n_fit']} images, threshold {stats['threshold']:.3f} (percentile {stats['percentile']:g} "
-        f"of {stats['n_calibration']} held out); wrote {args.out} sha256 {sha256}"
+        f"of {stats['n_calibration']} out-of-fold distances); wrote {args.out} sha256 {sha256}"
     )
     return 0
 
