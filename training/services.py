@@ -93,6 +93,19 @@ def training_fuse(*, out: Path) -> dict[str, Any]:
     return json.loads((Path(out) / "result.json").read_text())
 
 
+def training_ood(*, out: Path) -> dict[str, Any]:
+    """Fit the out-of-distribution statistics on the run's training split (threshold from validation)
+    and store them in its artifact (`python -m training.core.ood --run OUT`, in its own process like
+    the training job); returns the updated result.json, whose sha256 now covers them."""
+    command = [sys.executable, "-m", "training.core.ood", "--run", str(out)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    logger.info("fitting the out-of-distribution statistics: out=%s", out)
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+    if completed.returncode != 0:
+        raise TrainingError(f"the ood step exited with status {completed.returncode}; see its log above")
+    return json.loads((Path(out) / "result.json").read_text())
+
+
 def training_register(
     *, result: dict[str, Any], is_demo: bool, activate_if_better: bool = False, activate: bool = False
 ):
