@@ -176,6 +176,22 @@ class Prediction(models.Model):
     quality_dismissed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    ood_score = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Mahalanobis distance of the image's embedding to the model's training images "
+        "(classifier.inference.ood); null: the model version carries no such statistics.",
+    )
+    ood_flag = models.BooleanField(
+        null=True, blank=True, help_text="The image lies outside what this model was trained on (score > threshold)."
+    )
+    embedding = models.BinaryField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The model's pooled embedding of the image (float32, little-endian): the within-patient "
+        "outlier score compares a patient's lesions on it.",
+    )
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     queue_ms = models.FloatField(null=True, blank=True)

@@ -1,3 +1,7 @@
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
@@ -8,6 +12,7 @@ from portal.records import selectors as record_selectors
 from portal.records.models import LesionImage, Patient
 from portal.records.selectors import clinic_filter
 
+from .inference.ood import MIN_OUTLIER_LESIONS, lesion_outlier_scores
 from .models import BatchJob, ClinicOperatingPoint, ModelVersion, Prediction
 
 
@@ -192,9 +197,13 @@ def patient_history(*, user, patient_id) -> Patient:
     """Records' history (lesions → images, outcomes) with each image's predictions, newest first: one more
     query whatever the size."""
     patient = record_selectors.patient_history(user=user, patient_id=patient_id, annotate=_with_highest_risk)
-    predictions = Prediction.objects.select_related("model_version").order_by("-created_at", "-id")
+    # The 5 KB embeddings stay in the database: the odd-one-out score reads the few it needs.
+    predictions = Prediction.objects.select_related("model_version").defer("embedding").order_by("-created_at", "-id")
     images = [image for lesion in patient.history_lesions for image in lesion.images.all()]
     prefetch_related_objects(images, Prefetch("predictions", queryset=predictions))
+    outliers = lesion_outliers(patient_ids=[patient.pk])
+    for lesion in patient.history_lesions:
+        lesion.outlier = outliers.get(lesion.pk)
     return patient
 
 
@@ -204,3 +213,66 @@ def image_get(*, user, image_id, audit: bool = True) -> LesionImage:
         [image], Prefetch("predictions", queryset=Prediction.objects.select_related("model_version"))
     )
     return image
+
+
+@dataclass(frozen=True)
+class LesionOutlier:
+    """One lesion's within-patient dissimilarity (``classifier.inference.ood.lesion_outlier_scores``)."""
+
+    score: float
+    rank: int  # 1: the patient's most dissimilar lesion
+    lesions: int  # how many of the patient's lesions were compared
+    image_id: int
+    model_version_id: int
+
+
+def lesion_outliers(*, patient_ids) -> dict[int, LesionOutlier]:
+    """lesion id → its outlier score among its patient's lesions, computed on read.
+
+    Each lesion is represented by its newest image with a finished prediction that stored an
+    embedding; embeddings of different model versions are not comparable, so per patient the version
+    covering the most lesions is used (ties: the newest). Patients with fewer than
+    ``MIN_OUTLIER_LESIONS`` such lesions get nothing. The caller has already scoped ``patient_ids``
+    to the user's clinic and audits the read.
+    """
+    rows = (
+        Prediction.objects.filter(
+            image__lesion__patient_id__in=list(patient_ids),
+            status=Prediction.Status.DONE,
+            embedding__isnull=False,
+        )
+        .order_by("-image__uploaded_at", "-image_id", "-created_at", "-id")
+        .values_list("id", "image_id", "image__lesion_id", "image__lesion__patient_id", "model_version_id")
+    )
+    # (patient, version) → lesion → (prediction, image): the first row seen is the newest.
+    chosen: dict[tuple[int, int], dict[int, tuple[int, int]]] = defaultdict(dict)
+    for prediction_id, image_id, lesion_id, patient_id, version_id in rows:
+        chosen[(patient_id, version_id)].setdefault(lesion_id, (prediction_id, image_id))
+    best: dict[int, tuple[int, dict[int, tuple[int, int]]]] = {}
+    for (patient_id, version_id), lesions in chosen.items():
+        current = best.get(patient_id)
+        if current is None or (len(lesions), version_id) > (len(current[1]), current[0]):
+            best[patient_id] = (version_id, lesions)
+    wanted = {
+        prediction_id
+        for _, lesions in best.values()
+        if len(lesions) >= MIN_OUTLIER_LESIONS
+        for prediction_id, _ in lesions.values()
+    }
+    embeddings = {
+        pk: np.frombuffer(bytes(blob), dtype="<f4")
+        for pk, blob in Prediction.objects.filter(pk__in=wanted).values_list("id", "embedding")
+    }
+    result: dict[int, LesionOutlier] = {}
+    for version_id, lesions in best.values():
+        scores = lesion_outlier_scores({lid: embeddings[pid] for lid, (pid, _) in lesions.items() if pid in embeddings})
+        ranked = sorted(scores, key=lambda lid: scores[lid], reverse=True)
+        for rank, lesion_id in enumerate(ranked, start=1):
+            result[lesion_id] = LesionOutlier(
+                score=scores[lesion_id],
+                rank=rank,
+                lesions=len(scores),
+                image_id=lesions[lesion_id][1],
+                model_version_id=version_id,
+            )
+    return result

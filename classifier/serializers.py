@@ -164,7 +164,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "id", "url", "image_id", "status", "melanoma_probability", "model_probability", "image_probability",
             "metadata_used", "raw_score",
             "class_probabilities", "risk_category", "threshold", "operating_point", "model_version", "heatmap_url",
-            "quality", "error", "attempts", "timings", "created_at", "finished_at",
+            "quality", "ood_score", "ood_flag", "error", "attempts", "timings", "created_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -317,14 +317,33 @@ class ImageUploadResponseSerializer(serializers.Serializer):
     images = ImageSerializer(many=True)
 
 
+class LesionOutlierSerializer(serializers.Serializer):
+    """Within-patient dissimilarity ("ugly duckling"), not a diagnosis: how far this lesion's newest
+    analysed image lies from the patient's other lesions in the model's embedding space."""
+
+    score = serializers.FloatField(
+        help_text="Distance to the mean of the patient's other lesions over the patient's median such distance."
+    )
+    rank = serializers.IntegerField(help_text="1: the patient's most dissimilar lesion (the odd one out).")
+    lesions = serializers.IntegerField(help_text="How many of the patient's lesions were compared (at least 3).")
+    image_id = serializers.IntegerField(help_text="The image the lesion was compared on.")
+
+
 class HistoryLesionSerializer(serializers.ModelSerializer):
     images = ImageSerializer(many=True)
     outcomes = OutcomeSerializer(many=True)
+    outlier = serializers.SerializerMethodField()
 
     class Meta:
         model = Lesion
-        fields = ["id", "anatomic_site", "label", "created_at", "images", "outcomes"]
+        fields = ["id", "anatomic_site", "label", "created_at", "images", "outcomes", "outlier"]
         read_only_fields = fields
+
+    @extend_schema_field(LesionOutlierSerializer(allow_null=True))
+    def get_outlier(self, obj):
+        """Null when the patient has fewer than 3 lesions with an analysed image."""
+        outlier = getattr(obj, "outlier", None)
+        return None if outlier is None else LesionOutlierSerializer(outlier).data
 
 
 class HistorySerializer(serializers.Serializer):

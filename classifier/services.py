@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
@@ -256,6 +257,9 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
         decode_ms=result.decode_ms,
         inference_ms=result.inference_ms,
         quality_ms=result.quality_ms if result.quality else None,
+        ood_score=result.ood_score,
+        ood_flag=result.ood_flag,
+        embedding=None if result.embedding is None else np.asarray(result.embedding, dtype="<f4").tobytes(),
         error="",
         finished_at=timezone.now(),
     )

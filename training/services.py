@@ -80,17 +80,29 @@ def training_run(*, cfg: TrainConfig, launch: Launch) -> dict[str, Any] | None:
     return json.loads((out / "result.json").read_text())
 
 
+def _after_run(out: Path, *, module_args: list[str], step: str) -> dict[str, Any]:
+    """Run ``python -m <module_args>`` on a finished run, in its own process like the training job;
+    returns the run's result.json as the step left it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    logger.info("%s step: out=%s", step, out)
+    completed = subprocess.run([sys.executable, "-m", *module_args], cwd=REPO_ROOT, env=env, check=False)
+    if completed.returncode != 0:
+        raise TrainingError(f"the {step} step exited with status {completed.returncode}; see its log above")
+    return json.loads((Path(out) / "result.json").read_text())
+
+
 def training_fuse(*, out: Path) -> dict[str, Any]:
     """Fit the metadata fusion head on the run's validation set and store it in its artifact
-    (`python -m training.core.fusion OUT --write`, in its own process like the training job);
-    returns the updated result.json, whose sha256 now covers the head."""
-    command = [sys.executable, "-m", "training.core.fusion", str(out), "--write"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    logger.info("fitting the metadata fusion head: out=%s", out)
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
-    if completed.returncode != 0:
-        raise TrainingError(f"the fusion step exited with status {completed.returncode}; see its log above")
-    return json.loads((Path(out) / "result.json").read_text())
+    (`python -m training.core.fusion OUT --write`); returns the updated result.json, whose sha256 now
+    covers the head."""
+    return _after_run(out, module_args=["training.core.fusion", str(out), "--write"], step="fusion")
+
+
+def training_ood(*, out: Path) -> dict[str, Any]:
+    """Fit the out-of-distribution statistics on the run's training split (threshold from validation)
+    and store them in its artifact (`python -m training.core.ood --run OUT`); returns the updated
+    result.json, whose sha256 now covers them."""
+    return _after_run(out, module_args=["training.core.ood", "--run", str(out)], step="ood")
 
 
 def training_register(

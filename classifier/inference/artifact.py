@@ -24,6 +24,8 @@ longer matches it.
 - ``fusion`` (optional): the metadata late-fusion head (``fusion.py``). When present, the served
   probability is the head's and ``fusion.threshold`` is the served threshold (``served_threshold``);
   ``threshold`` and ``calibration`` above stay those of the image model alone
+- ``ood`` (optional): embedding statistics of the training images and the flag threshold for the
+  out-of-distribution warning (``ood.py``; written by ``training.core.ood``). Absent: no score, no flag
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .fusion import validate_head
+from .ood import validate_stats
 from .preprocessing import Preprocess
 from .scoring import (  # noqa: F401 — re-exported: the artifact's API
     ArtifactFormatError,
@@ -109,6 +112,8 @@ def validate_meta(meta: Mapping) -> None:
         raise ArtifactFormatError(f"tta_views must be 1, 2, 4 or 8, got {meta['tta_views']!r}")
     if meta.get("fusion") is not None:
         validate_head(meta["fusion"])
+    if meta.get("ood") is not None:
+        validate_stats(meta["ood"])
     Preprocess.from_dict(meta["preprocess"])
     # Fails here, not in a worker at load time, if something is not JSON.
     json.dumps(dict(meta))

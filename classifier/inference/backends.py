@@ -1,10 +1,11 @@
 """Two inference backends with one interface.
 
-``predict(batch float32 (N, 3, S, S)) -> (logits (N, C), cam (N, h, w))`` where
-``cam`` is the melanoma class's activation map. Both run the network once
-with two outputs, the logits and the pre-pooling feature map; the CAM is
-then a single weighted channel sum (see ``heatmap.class_activation_map``),
-so explanations cost almost nothing extra.
+``predict(batch float32 (N, 3, S, S)) -> (logits (N, C), cam (N, h, w), embedding (N, K))`` where
+``cam`` is the melanoma class's activation map and ``embedding`` the pooled features the head sees.
+Both run the network once with three outputs, the logits, the pre-pooling feature map and its
+pooled embedding; the CAM is then a single weighted channel sum (see
+``heatmap.class_activation_map``), so explanations cost almost nothing extra, and the embedding is
+what the out-of-distribution score (``ood.py``) is computed on.
 
 - ``onnx-cpu``: ONNX Runtime on CPU; on a 2-core machine it is about four
   times faster than eager PyTorch for EfficientNet-B0 (``bench/model_throughput.py``).
@@ -26,8 +27,8 @@ from torch import nn
 
 from .artifact import atomic_output
 from .engine import BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA
-from .factory import cam_parts
-from .onnx_runtime import OnnxPredictor, Predictor, _check_batch  # noqa: F401 — re-exported
+from .factory import cam_parts, embedding_of
+from .onnx_runtime import ONNX_OUTPUTS, OnnxPredictor, Predictor, _check_batch  # noqa: F401 — re-exported
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def export_onnx(
     img_size: int,
     metadata: dict[str, str] | None = None,
 ) -> None:
-    """Export ``model`` to one self-contained ONNX file with outputs ``logits`` and ``features``.
+    """Export ``model`` to one self-contained ONNX file with outputs ``logits``, ``features`` and
+    ``embedding``.
 
     The batch axis is dynamic. The file is only moved into place after
     ONNX Runtime reproduced PyTorch's logits within ``ONNX_PARITY_ATOL`` on a
@@ -72,8 +74,8 @@ def export_onnx(
                 (example,),
                 tmp,
                 input_names=["input"],
-                output_names=["logits", "features"],
-                dynamic_axes={name: {0: "batch"} for name in ("input", "logits", "features")},
+                output_names=list(ONNX_OUTPUTS),
+                dynamic_axes={name: {0: "batch"} for name in ("input", *ONNX_OUTPUTS)},
                 opset_version=ONNX_OPSET,
                 dynamo=False,
             )
@@ -84,12 +86,15 @@ def export_onnx(
             onnx.save(proto, tmp)
         check = torch.randn(3, 3, img_size, img_size, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
-            expected_logits, expected_features = network(check)
+            expected_logits, expected_features, expected_embedding = network(check)
         session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        logits, features = session.run(["logits", "features"], {"input": check.numpy()})
+        logits, features, embedding = session.run(list(ONNX_OUTPUTS), {"input": check.numpy()})
         diff = float(np.abs(logits - expected_logits.numpy()).max())
         if not diff <= ONNX_PARITY_ATOL:
             raise OnnxParityError(f"ONNX logits differ from PyTorch by {diff:.3g} (> {ONNX_PARITY_ATOL})")
+        embedding_diff = float(np.abs(embedding - expected_embedding.numpy()).max())
+        if not embedding_diff <= ONNX_PARITY_ATOL:
+            raise OnnxParityError(f"ONNX embedding differs from PyTorch by {embedding_diff:.3g}")
         if features.shape != tuple(expected_features.shape):
             raise OnnxParityError(f"ONNX features shape {features.shape} != {tuple(expected_features.shape)}")
     log.info("exported ONNX model (logits max abs diff %.2e)", diff)
@@ -113,7 +118,7 @@ class TorchPredictor:
             self.amp_dtype = None
 
     @torch.inference_mode()
-    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = torch.from_numpy(_check_batch(batch)).to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last)
         if self.amp_dtype is not None:
@@ -124,4 +129,5 @@ class TorchPredictor:
         features = features.float()
         logits = self.model.forward_head(features)
         cam = torch.einsum("nkhw,k->nhw", features, self.cam_weights)
-        return logits.cpu().numpy(), cam.cpu().numpy()
+        embedding = embedding_of(self.model, features)
+        return logits.cpu().numpy(), cam.cpu().numpy(), embedding.cpu().numpy()

@@ -28,6 +28,7 @@ from .onnx_runtime import (
     Predictor,
     read_serving_metadata,
 )
+from .ood import ood_flags, ood_scores
 from .preprocessing import ImageDecodeError, ImageSource, Preprocess
 from .scoring import ArtifactIntegrityError, melanoma_log_odds, melanoma_score, sha256_file
 
@@ -82,6 +83,9 @@ class Result:
     ``probability`` is what is served: the fusion head's when the artifact has one (then
     ``metadata_used`` lists the fields it had, e.g. ``["age", "sex"]``), else the image model's.
     ``image_probability`` is always the image model's alone, calibrated as the artifact says.
+    ``embedding`` is the pooled embedding (averaged over the served views); ``ood_score`` its
+    Mahalanobis distance to the training images and ``ood_flag`` whether it exceeds the artifact's
+    threshold ("outside what this model was trained on"); both None for an artifact without ``ood``.
     """
 
     raw_score: float | None = None
@@ -89,6 +93,9 @@ class Result:
     image_probability: float | None = None
     metadata_used: list[str] | None = None
     class_probs: dict[str, float] | None = None
+    embedding: np.ndarray | None = None
+    ood_score: float | None = None
+    ood_flag: bool | None = None
     cam: np.ndarray | None = None
     heatmap_png: bytes | None = None
     quality: quality.Quality | None = None
@@ -237,15 +244,31 @@ class Engine:
         for exactly this number (training's `--serve-views`)."""
         return int(self.meta.get("tta_views", 1))
 
-    def _predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits averaged over the served views, run as one batch; the CAM is the unflipped view's."""
+    def _predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Logits and embeddings averaged over the served views, run as one batch; the CAM is the
+        unflipped view's."""
         views = self.views
         if views == 1:
             return self.predictor.predict(batch)
         stacked = np.concatenate([dihedral_view(batch, k) for k in TTA_ORDER[:views]])
-        logits, cams = self.predictor.predict(np.ascontiguousarray(stacked))
+        logits, cams, embeddings = self.predictor.predict(np.ascontiguousarray(stacked))
         n = len(batch)
-        return logits.reshape(views, n, *logits.shape[1:]).mean(axis=0), cams[:n]
+        return (
+            logits.reshape(views, n, *logits.shape[1:]).mean(axis=0),
+            cams[:n],
+            embeddings.reshape(views, n, -1).mean(axis=0),
+        )
+
+    def embed(self, sources: list[ImageSource]) -> np.ndarray:
+        """Embeddings (N, K) of images that must decode (what ``ood`` statistics are fitted on)."""
+        tensors = [
+            self.preprocess.normalize(np.asarray(self.preprocess.geometry(self.preprocess.open(s)))) for s in sources
+        ]
+        chunks = [
+            self._predict(np.stack(tensors[i : i + self.batch_size]))[2]
+            for i in range(0, len(tensors), self.batch_size)
+        ]
+        return np.concatenate(chunks).astype(np.float32)
 
     def analyse(
         self, sources: list[ImageSource], metadata: list[Metadata] | None = None, *, render_heatmaps: bool = True
@@ -278,9 +301,13 @@ class Engine:
         for offset in range(0, len(prepared), self.batch_size):
             chunk = prepared[offset : offset + self.batch_size]
             start = time.perf_counter()
-            logits, cams = self._predict(np.stack([t for _, _, t in chunk]))
+            logits, cams, embeddings = self._predict(np.stack([t for _, _, t in chunk]))
             per_item_ms = (time.perf_counter() - start) * 1000.0 / len(chunk)
             raw, probability, class_probs = melanoma_score(logits, self.meta)
+            stats = self.meta.get("ood")
+            if stats is not None:
+                distances = ood_scores(stats, embeddings)
+                flags = ood_flags(stats, distances)
             served = probability
             head = self.fusion
             if head is not None:
@@ -295,6 +322,10 @@ class Engine:
                     result.metadata_used = known[j].used
                 if class_probs is not None:
                     result.class_probs = {name: float(p) for name, p in zip(self._class_names, class_probs[j])}
+                result.embedding = np.asarray(embeddings[j], dtype=np.float32)
+                if stats is not None:
+                    result.ood_score = float(distances[j])
+                    result.ood_flag = bool(flags[j])
                 result.cam = cams[j]
                 if render_heatmaps:
                     result.heatmap_png = cam_to_overlay_png(crop, cams[j])

@@ -158,15 +158,22 @@ def _classifier_name(model: nn.Module) -> str:
 
 
 class LogitsAndFeatures(nn.Module):
-    """``x → (logits, features)``: the two outputs a CAM needs from one pass."""
+    """``x → (logits, features, embedding)`` from one pass: the two outputs a CAM needs, and the pooled
+    embedding (the head's input) that the out-of-distribution score and the within-patient outlier
+    score are computed on (``ood.py``)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         features = self.model.forward_features(x)
-        return self.model.forward_head(features), features
+        return self.model.forward_head(features), features, embedding_of(self.model, features)
+
+
+def embedding_of(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """The pooled embedding (N, channels) of a feature map: what the linear head sees."""
+    return model.forward_head(features, pre_logits=True)
 
 
 @dataclass

@@ -17,10 +17,12 @@ from .heatmap import class_activation_map
 ONNX_ARTIFACT_KEY = "naevus_artifact_sha256"
 ONNX_META_KEY = "naevus_meta"
 ONNX_CAM_WEIGHTS_KEY = "naevus_cam_weights"
+# The graph's outputs (``backends.export_onnx``).
+ONNX_OUTPUTS = ("logits", "features", "embedding")
 
 
 class Predictor(Protocol):
-    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 def _check_batch(batch: np.ndarray) -> np.ndarray:
@@ -64,9 +66,16 @@ class OnnxPredictor:
             self._pid = os.getpid()
         return self._session
 
-    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, features = self._get_session().run(["logits", "features"], {"input": _check_batch(batch)})
-        return logits, class_activation_map(features, self.cam_weights)
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        session = self._get_session()
+        if len(session.get_outputs()) == len(ONNX_OUTPUTS):
+            logits, features, embedding = session.run(list(ONNX_OUTPUTS), {"input": _check_batch(batch)})
+        else:
+            # A registered export from before the embedding output (its sha256 is on record, so it is
+            # not re-exported): the same global average pool, in NumPy.
+            logits, features = session.run(list(ONNX_OUTPUTS[:2]), {"input": _check_batch(batch)})
+            embedding = features.mean(axis=(2, 3))
+        return logits, class_activation_map(features, self.cam_weights), embedding
 
 
 def read_serving_metadata(onnx_path: str | os.PathLike) -> tuple[str, dict, np.ndarray] | None:
@@ -75,5 +84,6 @@ def read_serving_metadata(onnx_path: str | os.PathLike) -> tuple[str, dict, np.n
     props = session.get_modelmeta().custom_metadata_map
     if not {ONNX_ARTIFACT_KEY, ONNX_META_KEY, ONNX_CAM_WEIGHTS_KEY} <= props.keys():
         return None
+
     weights = np.asarray(json.loads(props[ONNX_CAM_WEIGHTS_KEY]), dtype=np.float32)
     return props[ONNX_ARTIFACT_KEY], json.loads(props[ONNX_META_KEY]), weights

@@ -118,3 +118,51 @@ def make_trained_tiny_artifact(
         version=f"trained-seed-{seed}",
     )
     return save_artifact(path, state_dict=model.state_dict(), meta=meta), meta
+
+
+IMAGENET_ARCH = "tf_efficientnet_lite0"
+
+
+def make_imagenet_artifact(path: str | os.PathLike, *, img_size: int = 224) -> tuple[str, dict]:
+    """``tf_efficientnet_lite0`` with its ImageNet backbone (packaged weights, no network) and a fresh
+    one-logit head: embeddings that tell images apart, for the out-of-distribution tests and bench."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = create_model(IMAGENET_ARCH, num_classes=1, init="imagenet")
+    pretrained = model.pretrained_cfg
+    meta = build_meta(
+        arch=IMAGENET_ARCH,
+        class_names=["melanoma"],
+        preprocess=Preprocess(img_size=img_size, mean=tuple(pretrained["mean"]), std=tuple(pretrained["std"])),
+        threshold=0.5,
+        is_demo=True,
+        name=f"{IMAGENET_ARCH} (ImageNet backbone, untrained head)",
+        version="imagenet",
+    )
+    return save_artifact(path, state_dict=model.state_dict(), meta=meta), meta
+
+
+# Real photographs that are not dermoscopy, shipped inside installed packages (scikit-image is a
+# development dependency; scikit-learn and matplotlib are runtime ones): the out-of-distribution tests'
+# and bench's negatives.
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera")
+
+
+def natural_photos() -> list[tuple[str, bytes]]:
+    """(name, PNG bytes) of real natural photos: portraits, a cat, a cup, a rocket, a landscape, a flower."""
+    import io
+
+    import matplotlib
+    import sklearn.datasets
+    from PIL import Image
+    from skimage import data
+
+    arrays = [(name, getattr(data, name)()) for name in SKIMAGE_PHOTOS]
+    arrays += list(zip(("china", "flower"), sklearn.datasets.load_sample_images().images, strict=True))
+    hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    photos = [("grace_hopper", hopper.read_bytes())]
+    for name, array in arrays:
+        buffer = io.BytesIO()
+        Image.fromarray(array).convert("RGB").save(buffer, format="PNG")
+        photos.append((name, buffer.getvalue()))
+    return photos

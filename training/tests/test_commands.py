@@ -12,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from PIL import Image
 
+from classifier.inference.artifact import load_artifact
 from training.core.data import read_siim_isic
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,9 @@ def test_train_registers_an_inactive_version_with_metrics_and_plots(tmp_path, ti
     assert set(version.metrics) == {"val", "test"}
     assert set(version.plots) == {"roc", "pr", "reliability", "confusion", "curves"}
     assert "registered model version" in out.getvalue()
+    # The out-of-distribution statistics of its training split, under the registered sha256.
+    ood = load_artifact(version.artifact_path, expected_sha256=version.sha256).meta["ood"]
+    assert ood["source"].startswith("training split") and ood["threshold"] > 0
 
 
 def test_train_rejects_a_malformed_data_source(tmp_path):

@@ -41,20 +41,27 @@ def test_onnx_matches_pytorch_on_logits_and_cam_of_real_images(trained_artifact,
     export_onnx(model, onnx_path, img_size=64)
     batch = np.stack([artifact.preprocess(artifact.preprocess.open(data)) for data in real_images])
     weights = model.classifier.weight.detach().numpy()
-    onnx_logits, onnx_cam = OnnxPredictor(onnx_path, class_weights=weights, melanoma_index=0, threads=1).predict(batch)
-    torch_logits, torch_cam = TorchPredictor(model, device="cpu", melanoma_index=0).predict(batch)
+    onnx_logits, onnx_cam, onnx_embedding = OnnxPredictor(
+        onnx_path, class_weights=weights, melanoma_index=0, threads=1
+    ).predict(batch)
+    torch_logits, torch_cam, torch_embedding = TorchPredictor(model, device="cpu", melanoma_index=0).predict(batch)
     assert onnx_logits.shape == (len(real_images), 1)
     assert logit_spread(torch_logits) >= MIN_LOGIT_SPREAD
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
     assert np.abs(onnx_cam - torch_cam).max() < 1e-4
+    # The embedding is the head's input: the linear head on it gives the logits back.
+    assert onnx_embedding.shape == (len(real_images), weights.shape[1])
+    assert np.abs(onnx_embedding - torch_embedding).max() < 1e-4
+    head = onnx_embedding @ weights.T + model.classifier.bias.detach().numpy()
+    assert np.abs(head - torch_logits).max() < 1e-4
 
 
 def test_the_onnx_batch_axis_is_dynamic(exported):
     model, path = exported
     predictor = OnnxPredictor(path, class_weights=model.classifier.weight.detach().numpy(), melanoma_index=0, threads=1)
     for n in (1, 5):
-        logits, cam = predictor.predict(_batch(n))
-        assert logits.shape == (n, 3) and cam.shape[0] == n
+        logits, cam, embedding = predictor.predict(_batch(n))
+        assert logits.shape == (n, 3) and cam.shape[0] == n and embedding.shape[0] == n
 
 
 def test_an_export_that_fails_the_parity_check_leaves_no_file(tmp_path, monkeypatch):
@@ -71,7 +78,7 @@ def _predict_in_child(predictor, batch, queue):
 def test_an_onnx_predictor_used_before_a_fork_still_works_in_the_child(exported):
     model, path = exported
     predictor = OnnxPredictor(path, class_weights=model.classifier.weight.detach().numpy(), melanoma_index=0, threads=1)
-    parent_logits, _ = predictor.predict(_batch(2))
+    parent_logits, _, _ = predictor.predict(_batch(2))
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_predict_in_child, args=(predictor, _batch(2), queue))
@@ -100,7 +107,7 @@ def test_select_backend_uses_onnx_on_a_cpu_only_machine(monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_cuda_predictor_with_autocast_stays_close_to_fp32(exported):
     model, _ = exported
-    reference_logits, reference_cam = TorchPredictor(model, device="cpu", melanoma_index=0).predict(_batch(4))
-    logits, cam = TorchPredictor(copy.deepcopy(model), device="cuda", melanoma_index=0).predict(_batch(4))
+    reference_logits, reference_cam, _ = TorchPredictor(model, device="cpu", melanoma_index=0).predict(_batch(4))
+    logits, cam, _ = TorchPredictor(copy.deepcopy(model), device="cuda", melanoma_index=0).predict(_batch(4))
     assert np.abs(logits - reference_logits).max() < 5e-2
     assert np.corrcoef(cam.ravel(), reference_cam.ravel())[0, 1] > 0.99

@@ -64,14 +64,14 @@ def blob_detector():
 
 def test_the_trained_model_detects_blobs(blob_detector):
     rng = np.random.default_rng(1)
-    logits, _ = blob_detector.predict(blob_batch([(40, 90), None, (100, 30), None], rng))
+    logits, _, _ = blob_detector.predict(blob_batch([(40, 90), None, (100, 30), None], rng))
     assert logits[0, 0] > 0 and logits[2, 0] > 0
     assert logits[1, 0] < 0 and logits[3, 0] < 0
 
 
 @pytest.mark.parametrize("centre", [(24, 24), (24, 104), (104, 24), (104, 104)])
 def test_the_cam_peak_follows_the_blob(blob_detector, centre):
-    _, cam = blob_detector.predict(blob_batch([centre], np.random.default_rng(2)))
+    _, cam, _ = blob_detector.predict(blob_batch([centre], np.random.default_rng(2)))
     row, col = np.unravel_index(cam[0].argmax(), cam[0].shape)
     half = cam.shape[1] // 2
     assert (row >= half) == (centre[0] >= SIZE // 2)
@@ -84,8 +84,8 @@ def test_a_randomised_model_gives_a_cam_unrelated_to_the_trained_one(blob_detect
     images = blob_batch(centres, rng)
     torch.manual_seed(1)
     randomised = TorchPredictor(create_model("test_efficientnet", num_classes=1).eval(), device="cpu")
-    _, trained_cam = blob_detector.predict(images)
-    _, random_cam = randomised.predict(images)
+    _, trained_cam, _ = blob_detector.predict(images)
+    _, random_cam, _ = randomised.predict(images)
 
     # Where the blob is, pooled to the CAM grid: what a faithful map should track.
     blob_map = F.adaptive_avg_pool2d(torch.from_numpy(blobs(centres)), trained_cam.shape[1:]).numpy()

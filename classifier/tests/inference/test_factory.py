@@ -89,7 +89,7 @@ def test_the_cam_averages_to_the_logit_minus_the_bias():
     torch.manual_seed(0)
     parts = cam_parts(create_model("test_efficientnet", num_classes=3).eval())
     with torch.no_grad():
-        logits, features = parts.network(torch.randn(2, 3, 96, 96))
+        logits, features, _ = parts.network(torch.randn(2, 3, 96, 96))
     for c in range(3):
         cam = np.einsum("nkhw,k->nhw", features.numpy(), parts.weight[c])
         np.testing.assert_allclose(cam.mean(axis=(1, 2)) + parts.bias[c], logits[:, c].numpy(), atol=1e-5)

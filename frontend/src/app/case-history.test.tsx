@@ -192,6 +192,37 @@ describe('case history', () => {
     expect(within(newest).queryByTestId('quality-advice')).not.toBeInTheDocument();
   });
 
+  it('warns in words when an image lies outside what the model was trained on', async () => {
+    const history = makeHistory();
+    history.lesions[0].images[0] = {
+      ...history.lesions[0].images[0],
+      predictions: [makePrediction({ id: 110, ood_score: 72.4, ood_flag: true })],
+    };
+    serveHistory(history);
+    renderApp('/patients/7');
+
+    const [newest, oldest] = within(await screen.findByRole('region', { name: 'Upper back, 7 mm' })).getAllByRole('article');
+    expect(within(newest).getByTestId('ood-warning')).toHaveTextContent('Outside what this model was trained on');
+    expect(newest).toHaveTextContent('Melanoma probability 82.0%');
+    expect(within(oldest).queryByTestId('ood-warning')).not.toBeInTheDocument();
+  });
+
+  it('highlights the lesion most unlike the patient’s others, saying it is not a diagnosis', async () => {
+    const history = makeHistory();
+    history.lesions[0] = { ...history.lesions[0], outlier: { score: 1.8, rank: 1, lesions: 3, image_id: 11 } };
+    history.lesions[1] = { ...history.lesions[1], outlier: { score: 0.9, rank: 2, lesions: 3, image_id: 30 } };
+    serveHistory(history);
+    renderApp('/patients/7');
+
+    const back = await screen.findByRole('region', { name: 'Upper back, 7 mm' });
+    const highlight = within(back).getByTestId('outlier-highlight');
+    expect(highlight).toHaveTextContent("Odd one out: the most dissimilar of this patient's 3 lesions");
+    expect(highlight).toHaveTextContent('within-patient dissimilarity, not a diagnosis');
+    const calf = screen.getByRole('region', { name: 'Left calf' });
+    expect(within(calf).queryByTestId('outlier-highlight')).not.toBeInTheDocument();
+    expect(within(calf).getByTestId('outlier-score')).toHaveTextContent('rank 2 of 3');
+  });
+
   it('puts two images of a lesion side by side, oldest first', async () => {
     serveHistory();
     const { user } = renderApp('/patients/7');

@@ -7,6 +7,7 @@ import { formatPercent } from '@/lib/format';
 import { STATUS_LABELS } from '@/lib/vocabulary';
 
 import { ModelTag } from './model-tag';
+import { OodNotice } from './ood-notice';
 import { QualityNotice } from './quality-notice';
 import { RiskBadge } from './risk-badge';
 
@@ -122,6 +123,7 @@ export function PredictionSummary({
           {scoredFrom(prediction)}
         </Text>
       )}
+      <OodNotice prediction={prediction} />
       <QualityNotice prediction={prediction} />
       {detailed && <ClassProbabilities prediction={prediction} />}
       <ModelTag model={prediction.model_version} />

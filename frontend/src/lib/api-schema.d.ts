@@ -884,6 +884,7 @@ export interface components {
             readonly created_at: string;
             images: components["schemas"]["Image"][];
             outcomes: components["schemas"]["Outcome"][];
+            readonly outlier: components["schemas"]["LesionOutlier"] | null;
         };
         Image: {
             readonly id: number;
@@ -928,6 +929,23 @@ export interface components {
             readonly label: string;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        /**
+         * @description Within-patient dissimilarity ("ugly duckling"), not a diagnosis: how far this lesion's newest
+         *     analysed image lies from the patient's other lesions in the model's embedding space.
+         */
+        LesionOutlier: {
+            /**
+             * Format: double
+             * @description Distance to the mean of the patient's other lesions over the patient's median such distance.
+             */
+            score: number;
+            /** @description 1: the patient's most dissimilar lesion (the odd one out). */
+            rank: number;
+            /** @description How many of the patient's lesions were compared (at least 3). */
+            lesions: number;
+            /** @description The image the lesion was compared on. */
+            image_id: number;
         };
         LesionWriteRequest: {
             anatomic_site: components["schemas"]["AnatomicSiteEnum"];
@@ -1229,6 +1247,13 @@ export interface components {
             model_version: components["schemas"]["ModelVersionBrief"];
             readonly heatmap_url: string | null;
             readonly quality: components["schemas"]["Quality"] | null;
+            /**
+             * Format: double
+             * @description Mahalanobis distance of the image's embedding to the model's training images (classifier.inference.ood); null: the model version carries no such statistics.
+             */
+            readonly ood_score: number | null;
+            /** @description The image lies outside what this model was trained on (score > threshold). */
+            readonly ood_flag: boolean | null;
             readonly error: string | null;
             /** @description Deliveries that started running. */
             readonly attempts: number;

@@ -64,6 +64,8 @@ export function makePrediction(overrides: Partial<Prediction> = {}): Prediction 
     model_version: demoModel,
     heatmap_url: '/api/v1/predictions/100/heatmap/',
     quality: { ok: true, reasons: [], label: null, measures: { sharpness: 40 }, dismissed: false, dismissed_at: null },
+    ood_score: 31.5,
+    ood_flag: false,
     error: null,
     attempts: 1,
     timings: { queue_ms: 12, decode_ms: 8, inference_ms: 40, quality_ms: 1 },
@@ -117,6 +119,7 @@ export function makeHistory(): PatientHistory {
       }),
     ],
     outcomes: [],
+    outlier: null,
   };
   const leg: HistoryLesion = {
     id: 22,
@@ -135,6 +138,7 @@ export function makeHistory(): PatientHistory {
         created_at: '2025-03-10T12:00:00Z',
       },
     ],
+    outlier: null,
   };
   return { patient: makePatient(), lesions: [back, leg] };
 }

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from training.core.config import TrainConfig
-from training.services import Launch, TrainingError, training_fuse, training_register, training_run
+from training.services import Launch, TrainingError, training_fuse, training_ood, training_register, training_run
 
 
 def add_training_arguments(parser) -> None:
@@ -163,6 +163,12 @@ class Command(BaseCommand):
             help="fit the metadata (age, sex, site) fusion head on validation and serve it: stored in the "
             "artifact with its refitted calibration and threshold (training.core.fusion --write)",
         )
+        parser.add_argument(
+            "--no-ood",
+            action="store_true",
+            help="skip the out-of-distribution statistics (by default fitted on the training split, threshold "
+            "from validation, and stored in the artifact: training.core.ood --run)",
+        )
 
     def handle(self, *args, **options):
         out = options["out"] or str(
@@ -173,6 +179,8 @@ class Command(BaseCommand):
             result = training_run(cfg=cfg, launch=launch_from_options(options))
             if result is not None and options["fusion"]:
                 result = training_fuse(out=cfg.out_dir)
+            if result is not None and not options["no_ood"]:
+                result = training_ood(out=cfg.out_dir)
         except (ValueError, TrainingError) as exc:
             raise CommandError(str(exc)) from exc
         if result is None:

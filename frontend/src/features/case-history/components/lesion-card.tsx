@@ -1,4 +1,4 @@
-import { Button, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { Alert, Button, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
@@ -12,6 +12,40 @@ import { CompareImages } from './compare-images';
 import { LesionImage } from './lesion-image';
 import { OutcomeForm } from './outcome-form';
 import { OutcomeList } from './outcome-list';
+
+export const OUTLIER_CAVEAT = 'within-patient dissimilarity, not a diagnosis';
+
+/**
+ * The "ugly duckling" score: how far this lesion's newest analysed image lies from the patient's other
+ * lesions in the model's embedding space. The most dissimilar lesion is highlighted; the others show
+ * their score quietly.
+ */
+function OutlierNote({ outlier }: { outlier: NonNullable<HistoryLesion['outlier']> }) {
+  const score = outlier.score.toFixed(2);
+  if (outlier.rank === 1) {
+    return (
+      <Alert
+        color="grape"
+        variant="light"
+        p="xs"
+        title={`Odd one out: the most dissimilar of this patient's ${outlier.lesions} lesions`}
+        data-testid="outlier-highlight"
+        styles={{ title: { color: 'var(--mantine-color-text)' } }}
+      >
+        <Text size="xs">
+          Score {score} (its distance to the other lesions, relative to the patient's typical spread) —{' '}
+          {OUTLIER_CAVEAT}.
+        </Text>
+      </Alert>
+    );
+  }
+  return (
+    <Text size="xs" c="dimmed" data-testid="outlier-score">
+      Dissimilarity to this patient's other lesions: {score} (rank {outlier.rank} of {outlier.lesions}) —{' '}
+      {OUTLIER_CAVEAT}
+    </Text>
+  );
+}
 
 export function LesionCard({ patientId, lesion }: { patientId: number; lesion: HistoryLesion }) {
   const [compareIds, setCompareIds] = useState<number[]>([]);
@@ -47,6 +81,8 @@ export function LesionCard({ patientId, lesion }: { patientId: number; lesion: H
             </Button>
           </Group>
         </Group>
+
+        {lesion.outlier ? <OutlierNote outlier={lesion.outlier} /> : null}
 
         <OutcomeList outcomes={lesion.outcomes} />
 
