@@ -4,7 +4,11 @@ which exchanges the code (with the PKCE verifier) and fetches the JWKS and useri
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -312,3 +316,27 @@ def test_oidc_is_off_unless_configured(db):
 
 def test_the_spa_is_told_where_sign_in_with_the_provider_starts(configured):
     assert spa_config()["oidc"] == {"providerName": "Test IdP", "loginUrl": "/oidc/authenticate/"}
+
+
+def test_a_role_map_naming_an_unknown_role_stops_the_portal_at_start(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.OIDC_ROLE_MAP = {"naevus-admins": "superuser"}
+    with pytest.raises(SystemCheckError, match="unknown roles: superuser"):
+        call_command("check")
+
+
+def test_settings_refuse_to_load_half_an_oidc_configuration():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.local", "OIDC_RP_CLIENT_ID": "naevus"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "OpenID Connect is half configured: OIDC_OP_ISSUER, OIDC_OP_AUTHORIZATION_ENDPOINT" in result.stderr
