@@ -27,7 +27,7 @@ PASSWORD = "provider-pass-1234"
 # dana and frank are invited in the tests, erin never is; frank's e-mail is unverified at the provider;
 # the groups are the ID token's `groups` claim.
 USERS = {
-    "dana": {"email": "dana@clinic-a.test", "groups": ["naevus-admins"]},
+    "dana": {"email": "dana@clinic-a.test", "groups": ["naevus-admins", "naevus-clinicians"]},
     "erin": {"email": "erin@elsewhere.test", "groups": ["naevus-clinicians"]},
     "frank": {"email": "frank@clinic-a.test", "groups": ["unverified"]},
 }

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import jwt
 import pytest
+from django.contrib.auth import get_user
+from django.http import HttpRequest
 from django.test import Client
 
 from portal.accounts import oidc
@@ -130,10 +132,11 @@ def test_the_role_follows_the_configured_claim_at_every_sign_in_but_never_grants
     client = Client()
 
     sign_in(client, "dana")
+    # Both of her groups map: the higher role wins.
     assert me(client).json()["role"] == "clinic_admin"
 
-    # The provider no longer says so (here: the mapping changed): the next sign-in demotes.
-    settings.OIDC_ROLE_MAP = {"naevus-clinicians": "clinic_admin"}
+    # None of her groups maps any more (here: the mapping changed): the next sign-in makes her a clinician.
+    settings.OIDC_ROLE_MAP = {"naevus-auditors": "clinic_admin"}
     again = Client()
     sign_in(again, "dana")
     assert me(again).json()["role"] == "clinician"
@@ -290,6 +293,10 @@ def test_a_deactivated_member_loses_the_oidc_session(configured, invite):
     user.save(update_fields=["is_active"])
 
     assert me(client).status_code in (401, 403)
+    # Not only the API (DRF checks is_active itself): the session no longer yields a user anywhere.
+    request = HttpRequest()
+    request.session = client.session
+    assert not get_user(request).is_authenticated
     response, _, _ = sign_in(Client(), "dana")
     assert response["Location"] == "/sign-in?reason=account_disabled"
 
