@@ -13,6 +13,8 @@ export default defineConfig({
     port: 5173,
     proxy: {
       '/api': { target: process.env.VITE_DEV_API_PROXY ?? 'http://127.0.0.1:8000', changeOrigin: false },
+      // OpenID Connect sign-in: to the provider and back through Django, on the dev server's origin.
+      '/oidc': { target: process.env.VITE_DEV_API_PROXY ?? 'http://127.0.0.1:8000', changeOrigin: false },
     },
   },
   build: {

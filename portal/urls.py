@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from classifier import api as classifier_api
 from portal.accounts import api as accounts_api
+from portal.accounts import oidc
 from portal.core import api as core_api
 from portal.core import metrics as core_metrics
 from portal.records import api as records_api
@@ -100,7 +101,8 @@ api_v1 = [
 
 def spa_config() -> dict:
     """What the SPA needs at run time, so that one build serves every deployment. Public values only
-    (a Firebase web API key is not a secret); the emulator URL only ever with DEBUG on."""
+    (a Firebase web API key is not a secret); the emulator URL only ever with DEBUG on. `oidc`: where
+    "Sign in with <providerName>" starts, while OpenID Connect is configured."""
     firebase = None
     if settings.FIREBASE_PROJECT_ID and settings.FIREBASE_WEB_API_KEY:
         firebase = {
@@ -111,7 +113,12 @@ def spa_config() -> dict:
             if settings.DEBUG and settings.FIREBASE_AUTH_EMULATOR_HOST
             else None,
         }
-    return {"firebase": firebase, "idleTimeoutMinutes": max(1, settings.NAEVUS_IDLE_TIMEOUT_SECONDS // 60)}
+    sso = {"providerName": settings.OIDC_PROVIDER_NAME, "loginUrl": oidc.start_path()} if oidc.is_configured() else None
+    return {
+        "firebase": firebase,
+        "oidc": sso,
+        "idleTimeoutMinutes": max(1, settings.NAEVUS_IDLE_TIMEOUT_SECONDS // 60),
+    }
 
 
 def spa(request, resource=""):
@@ -140,5 +147,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("metrics", core_metrics.metrics, name="metrics"),
-    re_path(r"^(?!api/|admin/|static/)(?P<resource>.*)$", spa, name="spa"),
+    # Browser navigations, not API calls: to the provider and back (404 unless OIDC is configured).
+    path("oidc/authenticate/", oidc.OidcStartView.as_view(), name="oidc-authenticate"),
+    path("oidc/callback/", oidc.OidcCallbackView.as_view(), name="oidc-callback"),
+    re_path(r"^(?!api/|admin/|static/|oidc/)(?P<resource>.*)$", spa, name="spa"),
 ]

@@ -6,6 +6,7 @@ interface ImportMetaEnv {
   readonly VITE_APP_FIREBASE_PROJECT_ID?: string;
   readonly VITE_APP_FIREBASE_AUTH_DOMAIN?: string;
   readonly VITE_APP_FIREBASE_AUTH_EMULATOR_URL?: string;
+  readonly VITE_APP_OIDC_PROVIDER_NAME?: string;
 }
 
 interface Window {

@@ -11,7 +11,7 @@ from portal.core.throttling import AtomicScopedRateThrottle
 
 from . import services
 from .authentication import CsrfSessionAuthentication
-from .serializers import CsrfSerializer, LoginSerializer, MeSerializer
+from .serializers import CsrfSerializer, LoginSerializer, LogoutSerializer, MeSerializer
 
 
 class CsrfApi(APIView):
@@ -42,9 +42,13 @@ class LoginApi(APIView):
 class LogoutApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={200: LogoutSerializer, 204: None})
     def post(self, request):
-        services.session_logout(request=request._request)
+        """204: signed out. 200: signed out here; send the browser to `redirect_url` to end the OpenID
+        Connect provider's session too."""
+        redirect_url = services.session_logout(request=request._request)
+        if redirect_url:
+            return Response({"redirect_url": redirect_url})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

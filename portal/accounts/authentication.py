@@ -49,7 +49,7 @@ class FirebaseAuthentication(BaseAuthentication):
                 raise exceptions.PermissionDenied("No clinic has invited this account.", code="not_invited")
             if not claims.get("email_verified"):
                 raise exceptions.PermissionDenied("Verify your e-mail address first.", code="email_not_verified")
-            user = invitation_accept(uid=uid, email=email)
+            user = invitation_accept(firebase_uid=uid, email=email)
             if user is None:
                 raise exceptions.PermissionDenied("No clinic has invited this account.", code="not_invited")
         if not user.is_active:

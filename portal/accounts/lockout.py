@@ -5,6 +5,15 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 
+def lockout_parameters(request, credentials=None):
+    """AXES_LOCKOUT_PARAMETERS: per account and per address, either one locks. An OpenID Connect callback
+    names no account (the provider checked the password), so it counts by address alone; counting it under
+    an empty username would lock every OIDC sign-in everywhere after a few failures anywhere."""
+    # Where axes passes no credentials it reads the username from the form, as here (axes.helpers).
+    source = credentials if credentials is not None else getattr(request, "POST", {})
+    return ["username", "ip_address"] if source.get("username") else ["ip_address"]
+
+
 def lockout_response(request, original_response=None, credentials=None):
     # Attempts made while locked restart the cool-off (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT),
     # so the whole cool-off is exactly how long this client must wait.

@@ -22,13 +22,16 @@ class Membership(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLINICIAN)
     firebase_uid = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    # The OpenID Connect provider's `sub` (one provider per deployment: OIDC_OP_ISSUER).
+    oidc_subject = models.CharField(max_length=255, unique=True, null=True, blank=True)
 
     def __str__(self):
         return f"{self.user_id}@{self.clinic_id} ({self.role})"
 
 
 class Invitation(models.Model):
-    """A clinic admin invites an e-mail address; its first verified Firebase sign-in joins the clinic."""
+    """A clinic admin invites an e-mail address; its first verified Firebase or OpenID Connect sign-in joins
+    the clinic."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()

@@ -38,3 +38,7 @@ class LoginSerializer(serializers.Serializer):
 
 class CsrfSerializer(serializers.Serializer):
     csrfToken = serializers.CharField()  # noqa: N815 — the SPA's name for it
+
+
+class LogoutSerializer(serializers.Serializer):
+    redirect_url = serializers.URLField()

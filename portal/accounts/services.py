@@ -26,8 +26,15 @@ def session_login(*, request, username: str, password: str):
 
 def sign_in_audit(*, request, user=None, outcome: Outcome = Outcome.OK, lockout: bool = False) -> None:
     """One audit row per sign-in attempt (and one more when it locks a client out); the admin's own
-    login form is told apart from the API's. Ids only: a failed attempt's username is not recorded."""
-    channel = "admin_login" if request is not None and request.path.startswith(reverse("admin:index")) else "login"
+    login form and the OpenID Connect callback are told apart from the API's. Ids only: a failed attempt's
+    username is not recorded."""
+    path = request.path if request is not None else ""
+    if path.startswith(reverse("admin:index")):
+        channel = "admin_login"
+    elif path == reverse("oidc-callback"):
+        channel = "oidc_login"
+    else:
+        channel = "login"
     audit_record(
         user=user,
         action=Action.EXECUTE,
@@ -37,12 +44,18 @@ def sign_in_audit(*, request, user=None, outcome: Outcome = Outcome.OK, lockout:
     )
 
 
-def session_logout(*, request) -> None:
+def session_logout(*, request) -> str | None:
+    """Ends the session; returns where the browser should go to end the OpenID Connect provider's session
+    as well (RP-initiated logout), or None when there is none to end."""
+    from .oidc import logout_url
+
     user = request.user
     if user.is_authenticated:
         audit_record(user=user, action=Action.EXECUTE, object_type="logout", object_id=user.pk)
+    provider_logout = logout_url(request)
     # Deletes the session row: a replayed cookie is worthless afterwards.
     logout(request)
+    return provider_logout
 
 
 def clinician_create(
@@ -65,8 +78,11 @@ def clinician_create(
     return user
 
 
-def invitation_accept(*, uid: str, email: str):
-    """The first verified Firebase sign-in of an invited address joins the inviting clinic."""
+def invitation_accept(*, email: str, firebase_uid: str | None = None, oidc_subject: str | None = None):
+    """The first verified Firebase or OpenID Connect sign-in of an invited address joins the inviting
+    clinic; without an open invitation nothing is created (None)."""
+    if (firebase_uid is None) == (oidc_subject is None):
+        raise ValueError("one identity: a Firebase uid or an OpenID Connect subject")
     User = get_user_model()
     with transaction.atomic():
         invitation = (
@@ -79,9 +95,27 @@ def invitation_accept(*, uid: str, email: str):
             return None
         user = User.objects.filter(email__iexact=email, membership__isnull=True).first()
         if user is None:
-            user = User.objects.create_user(username=f"fb-{uid}"[:150], email=email, password=None)
-        Membership.objects.create(user=user, clinic=invitation.clinic, role=invitation.role, firebase_uid=uid)
+            username = f"fb-{firebase_uid}" if firebase_uid is not None else f"oidc-{oidc_subject}"
+            user = User.objects.create_user(username=username[:150], email=email, password=None)
+        Membership.objects.create(
+            user=user,
+            clinic=invitation.clinic,
+            role=invitation.role,
+            firebase_uid=firebase_uid,
+            oidc_subject=oidc_subject,
+        )
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
     logger.info("invitation %s accepted by user %s", invitation.pk, user.pk)
     return user
+
+
+def membership_role_set(*, membership: Membership, role: str) -> None:
+    """The role an identity provider's claim maps to (OIDC_ROLE_CLAIM); never the clinic."""
+    if membership.role == role:
+        return
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(user=membership.user, action=Action.UPDATE, object_type="membership_role", object_id=membership.pk)
+    logger.info("membership %s role %s -> %s from the identity provider", membership.pk, previous, role)

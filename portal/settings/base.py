@@ -90,7 +90,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out sign-in before any password is checked, whichever
 # form calls authenticate() (the API's login, the admin's, any future one).
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# The OpenID Connect backend answers only its own callback, and only while OIDC is configured (below).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "portal.accounts.oidc.OidcBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -202,7 +207,8 @@ REST_FRAMEWORK = {
 # locks, in the shared cache (entries expire with the cool-off, so unknown usernames leave nothing behind).
 # Every attempt made while locked restarts the cool-off, so Retry-After is exact.
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# An OpenID Connect callback names no account before the provider answers: it counts by address only.
+AXES_LOCKOUT_PARAMETERS = "portal.accounts.lockout.lockout_parameters"
 AXES_FAILURE_LIMIT = env.int("NAEVUS_LOCKOUT_FAILURES", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("NAEVUS_LOCKOUT_SECONDS", default=15 * 60))
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
@@ -339,6 +345,48 @@ FIREBASE_CREDENTIALS_FILE = env("FIREBASE_CREDENTIALS_FILE", default="")
 # The SPA's Firebase web config (public values), injected into index.html at run time.
 FIREBASE_WEB_API_KEY = env("FIREBASE_WEB_API_KEY", default="")
 FIREBASE_AUTH_DOMAIN = env("FIREBASE_AUTH_DOMAIN", default="")
+
+# OpenID Connect sign-in (mozilla-django-oidc: authorization code + PKCE), off unless the client id, the
+# issuer and the endpoints are all set; a half-set configuration refuses to start. Values come from the
+# provider's /.well-known/openid-configuration (docs/deploy.md "OpenID Connect").
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="single sign-on")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", default="")
+# Optional: claims the ID token lacks (e-mail) are read here; its `sub` must match the ID token's.
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", default="")
+# Optional: the provider's end_session_endpoint. Set: sign-out also ends the provider's session
+# (RP-initiated logout); unset: sign-out is local.
+OIDC_OP_LOGOUT_ENDPOINT = env("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+# For the id_token_hint of RP-initiated logout; the session row is server-side and deleted on sign-out.
+OIDC_STORE_ID_TOKEN = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+OIDC_CLOCK_SKEW_SECONDS = env.int("OIDC_CLOCK_SKEW_SECONDS", default=60)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc-callback"
+# Optional role mapping: a claim (a string or a list of strings) and which of its values mean which role,
+# e.g. OIDC_ROLE_CLAIM=groups, OIDC_ROLE_MAP=naevus-admins=clinic_admin,naevus-clinicians=clinician. Set:
+# the member's role follows the claim at every sign-in (no mapped value: clinician). It never grants a clinic.
+OIDC_ROLE_CLAIM = env("OIDC_ROLE_CLAIM", default="")
+OIDC_ROLE_MAP = env.dict("OIDC_ROLE_MAP", default={})
+_OIDC_REQUIRED = {
+    "OIDC_RP_CLIENT_ID": OIDC_RP_CLIENT_ID,
+    "OIDC_OP_ISSUER": OIDC_OP_ISSUER,
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": OIDC_OP_AUTHORIZATION_ENDPOINT,
+    "OIDC_OP_TOKEN_ENDPOINT": OIDC_OP_TOKEN_ENDPOINT,
+    "OIDC_OP_JWKS_ENDPOINT": OIDC_OP_JWKS_ENDPOINT,
+}
+if any(_OIDC_REQUIRED.values()) and not all(_OIDC_REQUIRED.values()):
+    from django.core.exceptions import ImproperlyConfigured
+
+    missing = ", ".join(name for name, value in _OIDC_REQUIRED.items() if not value)
+    raise ImproperlyConfigured(f"OpenID Connect is half configured: {missing} unset.")
 
 LOGGING = {
     "version": 1,

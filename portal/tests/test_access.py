@@ -101,10 +101,18 @@ def all_routes() -> list[Route]:
 # Not clinic data: the Prometheus endpoint answers only a bearer token (404 while unset) and carries no
 # clinic, patient or user label; portal/core/tests/test_metrics.py tests its 404/401/403 and its labels.
 OPERATIONS = {"metrics"}
+# Not clinic data: browser navigations of the OpenID Connect sign-in (to the provider and back), answered
+# with redirects and 404 while OIDC is off; portal/accounts/tests/test_oidc.py drives them against a real
+# provider (an uninvited identity gets no clinic, a replayed callback signs nobody in).
+SIGN_IN_NAVIGATIONS = {"oidc-authenticate", "oidc-callback"}
 
 
 def api_routes() -> list[Route]:
-    return [r for r in all_routes() if r.namespace != "admin" and r.name != "spa" and r.name not in OPERATIONS]
+    return [
+        r
+        for r in all_routes()
+        if r.namespace != "admin" and r.name != "spa" and r.name not in OPERATIONS | SIGN_IN_NAVIGATIONS
+    ]
 
 
 def answered_verbs(route: Route) -> set[str]:

@@ -42,6 +42,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * @description 204: signed out. 200: signed out here; send the browser to `redirect_url` to end the OpenID
+         *     Connect provider's session too.
+         */
         post: operations["auth_logout_create"];
         delete?: never;
         options?: never;
@@ -969,6 +973,10 @@ export interface components {
             username: string;
             password: string;
         };
+        Logout: {
+            /** Format: uri */
+            redirect_url: string;
+        };
         /**
          * @description * `discharge` - Discharge
          *     * `routine_follow_up` - Routine follow-up
@@ -1580,6 +1588,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Logout"];
+                };
+            };
             /** @description No response body */
             204: {
                 headers: {

@@ -6,6 +6,7 @@ import type { components } from './api-schema';
 type Schemas = components['schemas'];
 
 export type Me = Schemas['Me'];
+export type Logout = Schemas['Logout'];
 
 export type Sex = Schemas['SexEnum'];
 export type Patient = Schemas['Patient'];

@@ -2,7 +2,7 @@ import { parseEnv, resolveEnv } from './env';
 
 describe('parseEnv', () => {
   it('defaults the idle timeout to 15 minutes and leaves Firebase off', () => {
-    expect(parseEnv({})).toEqual({ idleTimeoutMinutes: 15, firebase: null });
+    expect(parseEnv({})).toEqual({ idleTimeoutMinutes: 15, firebase: null, oidc: null });
   });
 
   it('reads a complete Firebase configuration with the emulator', () => {
@@ -50,6 +50,7 @@ describe('resolveEnv', () => {
     );
     expect(env).toEqual({
       idleTimeoutMinutes: 5,
+      oidc: null,
       firebase: {
         apiKey: 'fake-api-key',
         authDomain: 'demo-naevus.firebaseapp.com',
@@ -60,12 +61,19 @@ describe('resolveEnv', () => {
   });
 
   it('turns Firebase off when the server says so, whatever the build had', () => {
-    expect(resolveEnv({ firebase: null, idleTimeoutMinutes: 15 }, buildFirebase)).toEqual({ idleTimeoutMinutes: 15, firebase: null });
+    expect(resolveEnv({ firebase: null, idleTimeoutMinutes: 15 }, buildFirebase)).toEqual({ idleTimeoutMinutes: 15, firebase: null, oidc: null });
   });
 
   it('reads a production Firebase without an emulator', () => {
     const env = resolveEnv({ firebase: { apiKey: 'k', authDomain: 'p.firebaseapp.com', projectId: 'p', emulatorUrl: null }, idleTimeoutMinutes: 15 }, {});
     expect(env.firebase).toEqual({ apiKey: 'k', authDomain: 'p.firebaseapp.com', projectId: 'p', emulatorUrl: undefined });
+  });
+
+  it('reads the OpenID Connect provider the server reports, and only a same-site sign-in path', () => {
+    const oidc = { providerName: 'Clinic SSO', loginUrl: '/oidc/authenticate/' };
+    expect(resolveEnv({ firebase: null, oidc, idleTimeoutMinutes: 15 }, {}).oidc).toEqual(oidc);
+    expect(() => resolveEnv({ firebase: null, oidc: { ...oidc, loginUrl: 'https://evil.test/' }, idleTimeoutMinutes: 15 }, {})).toThrow(/oidc\.loginUrl/);
+    expect(() => resolveEnv({ firebase: null, oidc: { ...oidc, loginUrl: '//evil.test/' }, idleTimeoutMinutes: 15 }, {})).toThrow(/oidc\.loginUrl/);
   });
 
   it('falls back to the build-time environment under the dev server, where nothing is injected', () => {

@@ -7,9 +7,16 @@ export type FirebaseConfig = {
   emulatorUrl?: string;
 };
 
+/** OpenID Connect sign-in: a full-page navigation to `loginUrl` (Django's, which redirects to the provider). */
+export type OidcConfig = {
+  providerName: string;
+  loginUrl: string;
+};
+
 export type AppEnv = {
   idleTimeoutMinutes: number;
   firebase: FirebaseConfig | null;
+  oidc: OidcConfig | null;
 };
 
 // ---- run time: what Django injects into index.html as window.__NAEVUS_CONFIG__ (portal/urls.py::spa_config),
@@ -23,6 +30,15 @@ const runtimeSchema = z.object({
       emulatorUrl: z.url().nullable(),
     })
     .nullable(),
+  // Absent from an older server's configuration: OIDC off.
+  oidc: z
+    .object({
+      providerName: z.string().min(1),
+      // Same-origin path only: the button must not send clinicians to an arbitrary site.
+      loginUrl: z.string().regex(/^\/(?!\/)/, 'a path on this site'),
+    })
+    .nullable()
+    .default(null),
   idleTimeoutMinutes: z.number().positive(),
 });
 
@@ -31,9 +47,10 @@ export function parseRuntimeConfig(raw: unknown): AppEnv {
   if (!result.success) {
     throw new Error(`Invalid run-time configuration (window.__NAEVUS_CONFIG__):\n${z.prettifyError(result.error)}`);
   }
-  const { firebase, idleTimeoutMinutes } = result.data;
+  const { firebase, oidc, idleTimeoutMinutes } = result.data;
   return {
     idleTimeoutMinutes,
+    oidc,
     firebase: firebase && {
       apiKey: firebase.apiKey,
       authDomain: firebase.authDomain,
@@ -53,6 +70,7 @@ const buildSchema = z
     VITE_APP_FIREBASE_PROJECT_ID: z.preprocess(blankToUndefined, z.string().optional()),
     VITE_APP_FIREBASE_AUTH_DOMAIN: z.preprocess(blankToUndefined, z.string().optional()),
     VITE_APP_FIREBASE_AUTH_EMULATOR_URL: z.preprocess(blankToUndefined, z.url().optional()),
+    VITE_APP_OIDC_PROVIDER_NAME: z.preprocess(blankToUndefined, z.string().optional()),
   })
   .superRefine((env, ctx) => {
     const firebaseKeys = [
@@ -77,6 +95,8 @@ export function parseEnv(raw: Record<string, unknown>): AppEnv {
   const env = result.data;
   return {
     idleTimeoutMinutes: env.VITE_APP_IDLE_TIMEOUT_MINUTES,
+    // Under the dev server the OIDC flow goes through Vite's /oidc proxy to Django, configured there.
+    oidc: env.VITE_APP_OIDC_PROVIDER_NAME ? { providerName: env.VITE_APP_OIDC_PROVIDER_NAME, loginUrl: '/oidc/authenticate/' } : null,
     firebase:
       env.VITE_APP_FIREBASE_API_KEY && env.VITE_APP_FIREBASE_PROJECT_ID && env.VITE_APP_FIREBASE_AUTH_DOMAIN
         ? {

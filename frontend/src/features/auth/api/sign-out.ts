@@ -1,7 +1,9 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 
 import { api, ApiError } from '@/lib/api-client';
+import type { Logout } from '@/lib/api-types';
 import { firebaseSignOut, hasFirebaseUser } from '@/lib/firebase';
+import { leaveApp } from '@/lib/leave-app';
 
 export async function signOut(): Promise<void> {
   if (await hasFirebaseUser()) {
@@ -9,7 +11,10 @@ export async function signOut(): Promise<void> {
     return;
   }
   try {
-    await api.post<void>('auth/logout/', undefined, { skipUnauthorizedHandler: true });
+    const ended = await api.post<Logout | undefined>('auth/logout/', undefined, { skipUnauthorizedHandler: true });
+    // Signed in through OpenID Connect: the provider's session ends too (RP-initiated logout), and the
+    // provider sends the browser back to the sign-in page.
+    if (ended?.redirect_url) leaveApp(ended.redirect_url);
   } catch (error) {
     // Already signed out on the server (expired session): the goal is reached.
     if (!(error instanceof ApiError && (error.status === 401 || error.status === 403))) throw error;

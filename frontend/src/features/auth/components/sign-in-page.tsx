@@ -1,8 +1,9 @@
-import { Alert, Anchor, Button, Center, Paper, PasswordInput, Stack, Tabs, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Center, Divider, Paper, PasswordInput, Stack, Tabs, Text, TextInput, Title } from '@mantine/core';
 import { useForm } from '@mantine/form';
 import { useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
 
+import { env } from '@/lib/env';
 import { isFirebaseConfigured } from '@/lib/firebase';
 import { paths } from '@/lib/paths';
 
@@ -13,7 +14,14 @@ const REASONS: Record<string, string> = {
   expired: 'Your session has ended. Please sign in again.',
   not_invited: NOT_INVITED_MESSAGE,
   signed_out: 'You have signed out.',
+  // The OpenID Connect callback's refusals (portal/accounts/oidc.py).
+  email_not_verified: 'Your identity provider has not verified your e-mail address, so no invitation can be matched to it.',
+  account_disabled: 'This account has been disabled. Contact your clinic administrator.',
+  oidc_expired: 'The sign-in took too long. Please try again.',
+  oidc_failed: 'Signing in with your identity provider did not succeed. Please try again.',
+  oidc_unavailable: 'Your identity provider could not be reached. Try again shortly.',
 };
+const REFUSALS = new Set(['not_invited', 'email_not_verified', 'account_disabled', 'oidc_expired', 'oidc_failed', 'oidc_unavailable']);
 
 /** Only same-app paths: an open redirect through ?next= would be a phishing aid. */
 function safeNext(next: string | null): string {
@@ -27,6 +35,7 @@ export function SignInPage() {
   const firebase = isFirebaseConfigured();
   const [method, setMethod] = useState<'firebase' | 'password'>(firebase ? 'firebase' : 'password');
   const reason = searchParams.get('reason');
+  const oidc = env.oidc;
 
   const passwordForm = useForm({
     initialValues: { username: '', password: '' },
@@ -98,11 +107,20 @@ export function SignInPage() {
             </Text>
           </div>
           {reason && REASONS[reason] && !signIn.isError ? (
-            <Alert color={reason === 'not_invited' ? 'orange' : 'blue'} role="status">
+            <Alert color={REFUSALS.has(reason) ? 'orange' : 'blue'} role="status">
               {REASONS[reason]}
             </Alert>
           ) : null}
           {errorAlert}
+          {oidc ? (
+            <>
+              {/* A full-page navigation: the provider's sign-in page, then Django's callback, then `next`. */}
+              <Button component="a" href={`${oidc.loginUrl}?${new URLSearchParams({ next: safeNext(searchParams.get('next')) })}`} size="md">
+                Sign in with {oidc.providerName}
+              </Button>
+              <Divider label="or" labelPosition="center" />
+            </>
+          ) : null}
           {firebase ? (
             <Tabs
               value={method}
