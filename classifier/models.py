@@ -203,15 +203,34 @@ class Prediction(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    lesion_latest = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="The lesion's current result: its newest image's done prediction (kept by lesion_latest_refresh; "
+        "the worklist's rows).",
+    )
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version"], name="one_prediction_per_image_and_version")
         ]
-        indexes = [models.Index(fields=["batch", "status"]), models.Index(fields=["status", "queued_at"])]
+        indexes = [
+            models.Index(fields=["batch", "status"]),
+            models.Index(fields=["status", "queued_at"]),
+            # The worklist reads the clinic's current results only: a few per lesion at most are flagged.
+            models.Index(fields=["image"], condition=models.Q(lesion_latest=True), name="prediction_lesion_latest"),
+        ]
 
     def __str__(self):
         return f"prediction {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        # Services store results with .update() and refresh the flag themselves; a row saved whole (admin,
+        # fixtures, tests) refreshes it here, so the worklist never misses a done result.
+        super().save(*args, **kwargs)
+        if self.status == self.Status.DONE:
+            lesion_latest_refresh(lesion_ids=[self.image.lesion_id])
 
 
 class BatchRejectedFile(models.Model):
@@ -224,3 +243,42 @@ class BatchRejectedFile(models.Model):
 
     def __str__(self):
         return f"rejected file {self.pk} of batch {self.batch_id}"
+
+
+# The order in which a lesion's done results are "newest first": the newest image, then the newest analysis.
+LATEST_ORDER = ("-image__uploaded_at", "-image_id", "-finished_at", "-id")
+# The same, for rows written in bulk (every lesion at once; PostgreSQL and SQLite). Flags only: run it on rows
+# that have none yet (bulk inserts); a migration ran it once for the rows before the flag existed.
+FLAG_LATEST_SQL = """
+UPDATE classifier_prediction SET lesion_latest = TRUE WHERE id IN (
+  SELECT id FROM (
+    SELECT p.id, ROW_NUMBER() OVER (
+      PARTITION BY li.lesion_id ORDER BY li.uploaded_at DESC, li.id DESC, p.finished_at DESC, p.id DESC
+    ) AS position
+    FROM classifier_prediction p JOIN records_lesionimage li ON li.id = p.image_id
+    WHERE p.status = 'done' AND p.melanoma_probability IS NOT NULL AND li.lesion_id IS NOT NULL
+  ) ranked WHERE position = 1
+)
+"""
+
+
+def lesion_latest_refresh(*, lesion_ids) -> None:
+    """Flag each lesion's current result (`Prediction.lesion_latest`): its newest image's newest done
+    prediction with a probability. Each lesion's row is locked while it is recomputed, so two results of one
+    lesion stored at once leave exactly one flagged."""
+    from django.db import transaction
+
+    from portal.records.models import Lesion
+
+    for lesion_id in sorted({i for i in lesion_ids if i is not None}):
+        with transaction.atomic():
+            list(Lesion.objects.select_for_update().filter(pk=lesion_id).values_list("pk", flat=True))
+            done = Prediction.objects.filter(
+                image__lesion_id=lesion_id, status=Prediction.Status.DONE, melanoma_probability__isnull=False
+            )
+            latest = done.order_by(*LATEST_ORDER).values_list("pk", flat=True).first()
+            Prediction.objects.filter(image__lesion_id=lesion_id, lesion_latest=True).exclude(pk=latest).update(
+                lesion_latest=False
+            )
+            if latest is not None:
+                Prediction.objects.filter(pk=latest, lesion_latest=False).update(lesion_latest=True)

@@ -35,7 +35,7 @@ from .inference.artifact import (
 )
 from .inference.fusion import Metadata
 from .model_store import model_files_publish
-from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction
+from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction, lesion_latest_refresh
 from .operating_points import risk_decide
 from .signals import batch_finished, prediction_finished, send_after_commit
 
@@ -266,6 +266,7 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
     if not updated and heatmap_name:
         prediction.heatmap.storage.delete(heatmap_name)
     if updated:
+        lesion_latest_refresh(lesion_ids=[prediction.image.lesion_id])
         send_after_commit(prediction_finished, prediction_id=prediction.pk)
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)

@@ -100,7 +100,10 @@ def _analyse(claimed: list[Prediction]) -> None:
         results = engine.analyse(sources, metadata, render_heatmaps=False)
         # One transaction for the chunk's results, and one look at each batch's completion after it.
         with transaction.atomic():
-            for prediction, result in zip(readable, results, strict=True):
+            # In lesion order: storing a result locks its lesion (lesion_latest_refresh), and two workers that
+            # take their locks in one order cannot deadlock.
+            stored = sorted(zip(readable, results, strict=True), key=lambda pair: pair[0].image.lesion_id or 0)
+            for prediction, result in stored:
                 if result.error:
                     services.prediction_fail(prediction=prediction, reason=result.error, finish_batch=False)
                 else:

@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from PIL import Image
 
-from classifier.models import ModelVersion, Prediction
+from classifier.models import FLAG_LATEST_SQL, ModelVersion, Prediction
 from portal.accounts.models import Clinic
 from portal.records.models import Lesion, LesionImage, Patient
 from portal.records.vocabulary import AnatomicSite, Sex
@@ -182,3 +182,6 @@ class Command(BaseCommand):
             ],
             batch_size=INSERT_BATCH,
         )
+        # bulk_create skips save(): flag each lesion's current result as the worker's store would.
+        with connection.cursor() as cursor:
+            cursor.execute(FLAG_LATEST_SQL)
