@@ -14,6 +14,11 @@
 //   E2E_FIREBASE_EMAIL / E2E_FIREBASE_PASSWORD   an invited user in the Firebase Auth emulator
 //   E2E_FIREBASE_PATIENT   optional: the name of a patient of that user's clinic, to find in the list
 //   E2E_FIREBASE_UNINVITED_EMAIL / E2E_FIREBASE_UNINVITED_PASSWORD   optional: a valid emulator user no clinic invited
+// oidc flow: the portal must run with OIDC_* pointing at a provider whose sign-in form has Username/Password
+//   fields and whose consent page has an "Authorize" button (django-oidc-provider's, as tests/e2e starts it):
+//   E2E_OIDC_PROVIDER (the name the sign-in button shows), E2E_OIDC_USERNAME / E2E_OIDC_PASSWORD (an identity
+//   whose e-mail a clinic invited), E2E_OIDC_PATIENT (a patient of that clinic), E2E_OIDC_UNINVITED_USERNAME
+//   (an identity with the same password that no clinic invited)
 //   E2E_HEADED=1 to watch;  E2E_CHROMIUM to override /usr/bin/chromium
 // Every screen a flow reaches is checked with axe-core (WCAG 2.0/2.1 A and AA rules) in that page; the last
 // step fails on any serious or critical violation, and every violation found goes to test-results/axe.json.
@@ -37,6 +42,7 @@ const FLOW_ENV = {
     'E2E_SECOND_USERNAME', 'E2E_SECOND_PASSWORD', 'E2E_FOLLOW_UP_PATIENT',
   ],
   firebase: ['E2E_FIREBASE_EMAIL', 'E2E_FIREBASE_PASSWORD'],
+  oidc: ['E2E_OIDC_PROVIDER', 'E2E_OIDC_USERNAME', 'E2E_OIDC_PASSWORD', 'E2E_OIDC_PATIENT', 'E2E_OIDC_UNINVITED_USERNAME'],
 };
 const flows = env.E2E_FLOWS
   ? env.E2E_FLOWS.split(',').map((name) => name.trim())
@@ -578,6 +584,62 @@ if (flows.includes('firebase')) {
     ]);
   }
   await flow('clinician flow (Firebase sign-in)', steps);
+}
+
+if (flows.includes('oidc')) {
+  /** Through the provider's own pages: its sign-in form, then its consent page. */
+  const viaProvider = async (page, username) => {
+    await openSignIn(page);
+    await page.getByRole('link', { name: `Sign in with ${env.E2E_OIDC_PROVIDER}` }).click();
+    await page.waitForURL((url) => !url.toString().startsWith(base));
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(env.E2E_OIDC_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Authorize' }).click();
+  };
+  const oidcPage = await newPage();
+  await flow('clinician flow (OpenID Connect sign-in)', [
+    [
+      'signs in through the provider and reads their clinic\'s patients',
+      async () => {
+        await openSignIn(oidcPage);
+        await shot(oidcPage, '13-oidc-sign-in');
+        await viaProvider(oidcPage, env.E2E_OIDC_USERNAME);
+        await oidcPage.waitForURL(/\/patients$/);
+        await oidcPage.getByText(env.E2E_OIDC_PATIENT).first().waitFor();
+        await shot(oidcPage, '14-oidc-patients');
+      },
+    ],
+    [
+      'signs out of the portal and of the provider',
+      async () => {
+        await oidcPage.getByRole('button', { name: /^Account menu/ }).click();
+        await oidcPage.getByRole('menuitem', { name: 'Sign out' }).click();
+        await oidcPage.waitForURL(/\/sign-in\?reason=signed_out/);
+        // The provider's session ended too: signing in again asks for the password.
+        await oidcPage.getByRole('link', { name: `Sign in with ${env.E2E_OIDC_PROVIDER}` }).click();
+        await oidcPage.waitForURL((url) => !url.toString().startsWith(base));
+        await oidcPage.getByLabel('Password').waitFor();
+        // The provider's page, not one of ours: a screenshot, no accessibility audit.
+        await oidcPage.screenshot({ path: resolve(resultsDir, '15-oidc-provider-sign-in-again.png'), fullPage: true });
+      },
+    ],
+    [
+      'an identity no clinic invited is refused and told why',
+      async () => {
+        const stranger = await newPage();
+        try {
+          await viaProvider(stranger, env.E2E_OIDC_UNINVITED_USERNAME);
+          await stranger.waitForURL(/\/sign-in\?reason=not_invited/);
+          await stranger.getByRole('status').getByText(/invit/i).waitFor();
+          check(!(await stranger.getByRole('button', { name: /^Account menu/ }).isVisible()), 'an uninvited identity got a session');
+          await shot(stranger, '16-oidc-not-invited');
+        } finally {
+          await stranger.context().close();
+        }
+      },
+    ],
+  ]);
 }
 
 await flow('page health', [

@@ -49,11 +49,11 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 
 
 @contextmanager
-def _portal(env: dict, log_path: Path):
+def _portal(env: dict, log_path: Path, port: int | None = None):
     """gunicorn serving the built SPA (with its injected run-time config) and the API; yields its base URL."""
     if not (ROOT / "frontend" / "dist" / "index.html").exists():
         pytest.fail("the SPA is not built: run `make frontend` (make test-e2e does)")
-    port = _free_port()
+    port = port or _free_port()
     with open(log_path, "wb") as log:
         web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
@@ -234,3 +234,52 @@ def test_an_invited_clinician_signs_in_with_a_clinic_account_and_an_uninvited_on
         }
     )
     assert Invitation.objects.get(email=invited.email).accepted_at is not None
+
+
+@pytest.fixture
+def oidc_backend(worker_env, tmp_path, clinic_a):
+    """The portal configured for a real OpenID Connect provider (django-oidc-provider in its own process,
+    portal/accounts/tests/oidc_provider.py), as docs/deploy.md says. The provider serves at localhost and the
+    portal at 127.0.0.1: a browser keeps cookies per host, and both are Django sites with a `sessionid`."""
+    from portal.accounts.tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+
+    port = _free_port()
+    (tmp_path / "idp").mkdir()
+    provider = Provider(tmp_path / "idp", rp=f"http://127.0.0.1:{port}", host="localhost")
+    provider.start()
+    try:
+        d = provider.discovery()
+        env = {
+            **worker_env,
+            "OIDC_PROVIDER_NAME": "Test IdP",
+            "OIDC_RP_CLIENT_ID": CLIENT_ID,
+            "OIDC_RP_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_OP_ISSUER": d["issuer"],
+            "OIDC_OP_AUTHORIZATION_ENDPOINT": d["authorization_endpoint"],
+            "OIDC_OP_TOKEN_ENDPOINT": d["token_endpoint"],
+            "OIDC_OP_USER_ENDPOINT": d["userinfo_endpoint"],
+            "OIDC_OP_JWKS_ENDPOINT": d["jwks_uri"],
+            "OIDC_OP_LOGOUT_ENDPOINT": d["end_session_endpoint"],
+        }
+        with _portal(env, tmp_path / "gunicorn.log", port=port) as url:
+            yield url
+    finally:
+        provider.stop()
+
+
+def test_an_invited_clinician_signs_in_through_the_oidc_provider_and_signs_out_of_both(oidc_backend, clinic_a):
+    from portal.accounts.tests.oidc_provider import PASSWORD, USERS
+
+    Invitation.objects.create(clinic=clinic_a, email=USERS["dana"]["email"], role="clinician")
+    PatientFactory(clinic=clinic_a, name="OIDC Flow Patient")
+    _run_browser(
+        {
+            "E2E_FLOWS": "oidc",
+            "E2E_BASE_URL": oidc_backend,
+            "E2E_OIDC_PROVIDER": "Test IdP",
+            "E2E_OIDC_USERNAME": "dana",
+            "E2E_OIDC_PASSWORD": PASSWORD,
+            "E2E_OIDC_PATIENT": "OIDC Flow Patient",
+            "E2E_OIDC_UNINVITED_USERNAME": "erin",
+        }
+    )

@@ -54,10 +54,14 @@ def form_fields(html: str) -> dict[str, str]:
 
 
 class Provider:
-    def __init__(self, workdir: Path):
+    """`rp`: the portal's base URL its redirect URIs are registered for; `host`: where the provider serves (the
+    browser test serves it at localhost beside a portal at 127.0.0.1: cookies are per host, not per port)."""
+
+    def __init__(self, workdir: Path, *, rp: str = RP, host: str = "127.0.0.1"):
         self.workdir = workdir
+        self.rp = rp
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.issuer = f"{self.url}/openid"
         self._env = {**os.environ, "PROVIDER_DATA_DIR": str(workdir), "PROVIDER_SITE_URL": self.url}
         self._env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -81,8 +85,8 @@ class Provider:
             "client": {
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
-                "redirect_uris": [f"{RP}/oidc/callback/"],
-                "post_logout_redirect_uris": [POST_LOGOUT_URI],
+                "redirect_uris": [f"{self.rp}/oidc/callback/"],
+                "post_logout_redirect_uris": [f"{self.rp}/sign-in?reason=signed_out"],
             },
             "users": [{"username": name, "password": PASSWORD, **user} for name, user in USERS.items()],
         }
@@ -92,7 +96,7 @@ class Provider:
         self._manage("provision", str(self.workdir / "spec.json"))
         log = self._log.open("w")
         self._proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],  # localhost too
             cwd=PROJECT_DIR,
             env=self._env,
             stdout=log,
