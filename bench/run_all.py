@@ -9,6 +9,7 @@ Sections (full run ≈ 12–14 min on 2 CPU cores, --quick ≈ 5):
   pipeline  2, 3, 4, 7  the product end to end (bench/pipeline.py)
   api       5  the API under load on a large clinic (bench/api_load.py)
   audit     audited reads and audit appends at 1/8/32 clients (bench/audit_load.py, issue 16 item 5)
+  trust     15  what the quality gate, the OOD score and the embedding output add per image (bench/trust_cost.py)
 Figure 8 (GPU: the CUDA backend GPU workers run vs ONNX Runtime on this CPU) is measured whenever
 PyTorch sees a CUDA device, and reported "not measured" otherwise.
 
@@ -39,7 +40,7 @@ sys.path.insert(0, str(BENCH))
 import harness  # noqa: E402
 from harness import Figure, loadavg  # noqa: E402
 
-SECTIONS = ("model", "training", "pipeline", "api", "audit")
+SECTIONS = ("model", "training", "pipeline", "api", "audit", "trust")
 RESULTS = ROOT / "var" / "bench" / "results.json"
 
 
@@ -308,6 +309,12 @@ def main() -> None:
         figures += guarded("stack", lambda: section_stack(sections, args.quick, args))
     if "audit" in sections:
         figures += guarded("audit", lambda: section_audit(args.quick, args))
+    if "trust" in sections:
+        import trust_cost
+
+        figures += guarded(
+            "trust", lambda: trust_cost.run(images=32 if args.quick else 64, img_size=args.img_size, say=say)
+        )
     figures += guarded("gpu", lambda: section_gpu(args.quick))
 
     elapsed = time.perf_counter() - started

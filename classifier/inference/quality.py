@@ -104,11 +104,13 @@ def measure(crop: np.ndarray) -> Measures:
     level = max(float(grey.mean()), 1.0) / 128.0
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var()) / (level * level)
     # Over-exposure clips the brightest channel first (skin is red): count any channel at the top.
-    highlights = float(np.mean(crop.max(axis=2) >= _HIGHLIGHT_LUMA))
+    # (np.maximum over the three planes: the same values as crop.max(axis=2), ten times faster on uint8.)
+    brightest = np.maximum(np.maximum(crop[..., 0], crop[..., 1]), crop[..., 2])
+    highlights = float(np.mean(brightest >= _HIGHLIGHT_LUMA))
     dark = grey <= _VIGNETTE_LUMA
     shadows = float(np.mean(dark))
     # The bright end of the image (skin, not the vignette): low when the whole photo is too dark.
-    brightness = float(np.percentile(grey, 95))
+    brightness = _percentile_95(grey)
     return Measures(
         sharpness=sharpness,
         highlights=highlights,
@@ -116,6 +118,15 @@ def measure(crop: np.ndarray) -> Measures:
         brightness=brightness,
         lesion_fraction=_lesion_fraction(grey, dark),
     )
+
+
+def _percentile_95(values: np.ndarray) -> float:
+    """np.percentile(values, 95) (linear interpolation), from a partial sort of the two ranks it needs."""
+    flat = values.reshape(-1)
+    position = 0.95 * (flat.size - 1)
+    low, high = int(np.floor(position)), int(np.ceil(position))
+    part = np.partition(flat, [low, high])
+    return float(part[low]) + (float(part[high]) - float(part[low])) * (position - low)
 
 
 def _lesion_fraction(grey: np.ndarray, dark: np.ndarray) -> float:
