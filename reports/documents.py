@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.template.loader import render_to_string
 from django.utils import timezone
+from PIL import ImageFile
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
@@ -15,6 +16,11 @@ from classifier.models import DEMO_LABEL
 from portal.records.thumbnails import thumbnail_jpeg
 
 from .selectors import PatientReport, Referral, Visit
+
+# WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import: in a web worker that would let a
+# truncated upload through the validator (portal/records/validation.py). It only ever draws our own embedded
+# pictures, so the strict default is put back (tests: a truncated JPEG and a corrupt PNG are refused).
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # The SPA's statement (frontend/src/components/intended-use.tsx, also the README's first lines); a test keeps
 # the two equal.

@@ -20,7 +20,7 @@ def test_every_client_route_gets_index_html_with_the_run_time_config(client, bui
     for path in ("/", "/patients/12", "/batches"):
         response = client.get(path)
         assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
-        assert _config(response.content.decode()) == {"firebase": None, "idleTimeoutMinutes": 10}
+        assert _config(response.content.decode()) == {"firebase": None, "oidc": None, "idleTimeoutMinutes": 10}
 
 
 def test_the_firebase_emulator_url_is_only_given_with_debug_on(client, built_spa, settings):

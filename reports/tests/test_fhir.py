@@ -77,3 +77,12 @@ def test_an_unread_visit_exports_as_preliminary_without_a_clinician_s_assessment
         "melanoma-probability",
         "risk-category",
     }
+
+
+def test_importing_the_pdf_renderer_leaves_pillow_strict_about_truncated_images():
+    """WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on at import; a web worker imports it with the reports."""
+    from PIL import ImageFile
+
+    import reports.documents  # noqa: F401
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -166,7 +166,7 @@ def test_a_receiver_that_is_down_then_failing_gets_the_batch_event_once_it_recov
     assert response.status_code in (201, 202), response.content
     batch_id = response.json()["id"]
     failing = wait_for(
-        lambda: Delivery.objects.filter(endpoint=endpoint, attempts__gte=2).first(),
+        lambda: Delivery.objects.filter(endpoint=endpoint, attempts__gte=2, status=Delivery.Status.PENDING).first(),
         timeout=120,
         message="two refused attempts",
     )
