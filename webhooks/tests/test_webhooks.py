@@ -178,7 +178,7 @@ def test_a_receiver_that_is_down_then_failing_gets_the_batch_event_once_it_recov
         timeout=60,
         message="delivered after the receiver came back",
     )
-    assert delivered.attempts >= 4 - 1 and delivered.response_status == 200
+    assert delivered.attempts >= 3 and delivered.response_status == 200  # 2+ refused, the 503, the 200
     bodies = [_receiver_verifies(endpoint.secret, r) for r in receiver.received]
     assert len(bodies) == 2 and bodies[0]["id"] == bodies[1]["id"]  # the 503, then the same delivery again
     data = bodies[-1]["data"]
