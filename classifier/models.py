@@ -209,6 +209,14 @@ class Prediction(models.Model):
         help_text="The lesion's current result: its newest image's done prediction (kept by lesion_latest_refresh; "
         "the worklist's rows).",
     )
+    outlier_score = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Within-patient dissimilarity of this result's image among the patient's lesions "
+        "(classifier.selectors.lesion_outliers), set on the result that represents its lesion there and kept by "
+        "patient_outliers_refresh; null: not compared (fewer than 3 lesions, no embedding). The worklist sorts on it.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -231,6 +239,8 @@ class Prediction(models.Model):
         super().save(*args, **kwargs)
         if self.status == self.Status.DONE:
             lesion_latest_refresh(lesion_ids=[self.image.lesion_id])
+            if self.image.lesion_id is not None:
+                patient_outliers_refresh(patient_ids=[self.image.lesion.patient_id])
 
 
 class BatchRejectedFile(models.Model):
@@ -282,3 +292,27 @@ def lesion_latest_refresh(*, lesion_ids) -> None:
             )
             if latest is not None:
                 Prediction.objects.filter(pk=latest, lesion_latest=False).update(lesion_latest=True)
+
+
+def patient_outliers_refresh(*, patient_ids) -> None:
+    """Store each lesion's within-patient outlier score (`Prediction.outlier_score`) for these patients: the
+    score the case history shows (classifier.selectors.lesion_outliers, the one definition), on the result it
+    was computed from; every other result of the patient is cleared. Run after a result is stored, in the same
+    transaction: each patient's row is locked (in id order) while it is recomputed, so of two results for one
+    patient stored at once the later commit sees the earlier and the stored scores are those of all results."""
+    from django.db import transaction
+
+    from portal.records.models import Patient
+
+    from .selectors import lesion_outliers
+
+    for patient_id in sorted({i for i in patient_ids if i is not None}):
+        with transaction.atomic():
+            list(Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk", flat=True))
+            scores = {o.prediction_id: o.score for o in lesion_outliers(patient_ids=[patient_id]).values()}
+            Prediction.objects.filter(image__lesion__patient_id=patient_id, outlier_score__isnull=False).exclude(
+                pk__in=list(scores)
+            ).update(outlier_score=None)
+            Prediction.objects.bulk_update(
+                [Prediction(pk=pk, outlier_score=score) for pk, score in scores.items()], ["outlier_score"]
+            )

@@ -224,6 +224,7 @@ class LesionOutlier:
     lesions: int  # how many of the patient's lesions were compared
     image_id: int
     model_version_id: int
+    prediction_id: int  # the result whose embedding was compared
 
 
 def lesion_outliers(*, patient_ids) -> dict[int, LesionOutlier]:
@@ -274,5 +275,6 @@ def lesion_outliers(*, patient_ids) -> dict[int, LesionOutlier]:
                 lesions=len(scores),
                 image_id=lesions[lesion_id][1],
                 model_version_id=version_id,
+                prediction_id=lesions[lesion_id][0],
             )
     return result

@@ -23,6 +23,7 @@ from django.utils import timezone
 from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
+from portal.records.models import Lesion
 
 from .heatmaps import cam_pack
 from .inference.artifact import (
@@ -35,7 +36,14 @@ from .inference.artifact import (
 )
 from .inference.fusion import Metadata
 from .model_store import model_files_publish
-from .models import BatchJob, BatchRejectedFile, ModelVersion, Prediction, lesion_latest_refresh
+from .models import (
+    BatchJob,
+    BatchRejectedFile,
+    ModelVersion,
+    Prediction,
+    lesion_latest_refresh,
+    patient_outliers_refresh,
+)
 from .operating_points import risk_decide
 from .signals import batch_finished, prediction_finished, send_after_commit
 
@@ -222,8 +230,11 @@ def prediction_metadata(*, prediction: Prediction) -> Metadata:
     )
 
 
-def prediction_store_result(*, prediction: Prediction, result, finish_batch: bool = True) -> bool:
-    """Stores a finished analysis. Idempotent: only a running prediction takes a result."""
+def prediction_store_result(
+    *, prediction: Prediction, result, finish_batch: bool = True, refresh_outliers: bool = True
+) -> bool:
+    """Stores a finished analysis. Idempotent: only a running prediction takes a result. A caller that stores
+    several results at once passes ``refresh_outliers=False`` and calls ``patients_outliers_refresh`` once."""
     version = prediction.model_version
     probability = float(result.probability)
     decision = risk_decide(clinic_id=prediction.image.clinic_id, model_version=version, probability=probability)
@@ -267,10 +278,20 @@ def prediction_store_result(*, prediction: Prediction, result, finish_batch: boo
         prediction.heatmap.storage.delete(heatmap_name)
     if updated:
         lesion_latest_refresh(lesion_ids=[prediction.image.lesion_id])
+        if refresh_outliers:
+            patients_outliers_refresh(lesion_ids=[prediction.image.lesion_id])
         send_after_commit(prediction_finished, prediction_id=prediction.pk)
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)
     return bool(updated)
+
+
+def patients_outliers_refresh(*, lesion_ids) -> None:
+    """Re-score the odd one out among the lesions of these lesions' patients (the worklist's sort key)."""
+    patient_ids = Lesion.objects.filter(pk__in=[i for i in lesion_ids if i is not None]).values_list(
+        "patient_id", flat=True
+    )
+    patient_outliers_refresh(patient_ids=list(patient_ids))
 
 
 def prediction_quality_dismiss(*, user, prediction: Prediction) -> Prediction:

@@ -107,7 +107,11 @@ def _analyse(claimed: list[Prediction]) -> None:
                 if result.error:
                     services.prediction_fail(prediction=prediction, reason=result.error, finish_batch=False)
                 else:
-                    services.prediction_store_result(prediction=prediction, result=result, finish_batch=False)
+                    services.prediction_store_result(
+                        prediction=prediction, result=result, finish_batch=False, refresh_outliers=False
+                    )
+            # Then each patient's odd-one-out scores once, patients in id order (after every lesion lock).
+            services.patients_outliers_refresh(lesion_ids=[p.image.lesion_id for p, _ in stored])
         for batch_id in {p.batch_id for p in readable if p.batch_id}:
             services.batch_finish_if_complete(batch_id)
 

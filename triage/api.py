@@ -31,19 +31,30 @@ FILTER = OpenApiParameter(
 )
 
 
-def _kind(request) -> selectors.WorklistFilter:
+SORT = OpenApiParameter(
+    "sort",
+    str,
+    enum=[choice.value for choice in selectors.WorklistSort],
+    description="Queue order: risk (default) or outlier (the patient's odd one out first, then risk).",
+)
+
+
+def _queue_params(request) -> dict:
     query = WorklistQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    return selectors.WorklistFilter(query.validated_data["filter"])
+    return {
+        "kind": selectors.WorklistFilter(query.validated_data["filter"]),
+        "sort": selectors.WorklistSort(query.validated_data["sort"]),
+    }
 
 
 class WorklistApi(GenericAPIView):
     pagination_class = PageNumberPagination
     serializer_class = WorklistItemSerializer
 
-    @extend_schema(operation_id="worklist_list", parameters=[FILTER], responses=WorklistItemSerializer(many=True))
+    @extend_schema(operation_id="worklist_list", parameters=[FILTER, SORT], responses=WorklistItemSerializer(many=True))
     def get(self, request):
-        page = self.paginate_queryset(selectors.worklist_list(user=request.user, kind=_kind(request)))
+        page = self.paginate_queryset(selectors.worklist_list(user=request.user, **_queue_params(request)))
         return self.get_paginated_response(WorklistItemSerializer(page, many=True).data)
 
 
@@ -54,9 +65,9 @@ class WorklistCountsApi(APIView):
 
 
 class WorklistLesionApi(APIView):
-    @extend_schema(parameters=[FILTER], responses=WorklistLesionSerializer)
+    @extend_schema(parameters=[FILTER, SORT], responses=WorklistLesionSerializer)
     def get(self, request, lesion_id: int):
-        lesion = selectors.worklist_item(user=request.user, lesion_id=lesion_id, kind=_kind(request))
+        lesion = selectors.worklist_item(user=request.user, lesion_id=lesion_id, **_queue_params(request))
         return Response(WorklistLesionSerializer(lesion).data)
 
 

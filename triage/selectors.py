@@ -4,7 +4,7 @@ read of patient data. The filters that read reviews (unreviewed, awaiting second
 follow-up due, awaiting biopsy) share their definitions with one result's state (triage/reviews.py); a row's
 "crossed the threshold" mark shares its definition with the follow-up comparison (triage/followup.py)."""
 
-from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, TextChoices, Value, When
+from django.db.models import Case, F, FloatField, IntegerField, Prefetch, Q, QuerySet, TextChoices, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -37,10 +37,24 @@ class WorklistFilter(TextChoices):
     AWAITING_BIOPSY = "awaiting_biopsy", "Awaiting biopsy"
 
 
-def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
+class WorklistSort(TextChoices):
+    RISK = "risk", "Risk (refer first, then probability, then waiting time)"
+    OUTLIER = "outlier", "Odd one out among the patient's lesions first, then risk"
+
+
+# (annotation or field, descending) in queue order: a total order (the id last), so that "next" is well defined.
+_RISK_ORDER = (("refer_rank", False), ("melanoma_probability", True), ("waiting_since", False), ("id", False))
+_ORDER = {
+    WorklistSort.RISK: _RISK_ORDER,
+    # Lesions never compared (patients with fewer than 3 analysed lesions) come after every compared one.
+    WorklistSort.OUTLIER: (("outlier_key", True), *_RISK_ORDER),
+}
+
+
+def _queue(*, user, kind: WorklistFilter, sort: WorklistSort = WorklistSort.RISK) -> QuerySet[Prediction]:
     """The latest done prediction of each of the clinic's lesions, in worklist order: refer first, then the
-    higher probability, then the longer wait since the result, then the id (a total order, so that "next"
-    is well defined)."""
+    higher probability, then the longer wait since the result, then the id; sorted by outlier, the lesions
+    that differ most from the patient's others come first and risk orders the rest (`_ORDER`)."""
     # Each lesion's current result is flagged when it is stored (classifier.models.lesion_latest_refresh): the
     # queue reads the clinic's flagged rows through a partial index instead of finding every lesion's newest
     # result per request (3.7 s for a page at 40,000 lesions before; bench/api_load.py measures it).
@@ -74,12 +88,26 @@ def _queue(*, user, kind: WorklistFilter) -> QuerySet[Prediction]:
             When(risk_category=Prediction.Risk.REFER, then=Value(0)), default=Value(1), output_field=IntegerField()
         ),
         waiting_since=Coalesce("finished_at", "created_at"),
-    ).order_by("refer_rank", F("melanoma_probability").desc(), "waiting_since", "id")
+        outlier_key=Coalesce("outlier_score", Value(-1.0), output_field=FloatField()),
+    ).order_by(*(F(name).desc() if descending else F(name).asc() for name, descending in _ORDER[sort]))
 
 
-def worklist_list(*, user, kind: WorklistFilter = WorklistFilter.UNREVIEWED) -> QuerySet[Prediction]:
+def _after(queue: QuerySet[Prediction], current: Prediction, sort: WorklistSort) -> QuerySet[Prediction]:
+    """The rows after `current` in `sort`'s order (keyset: equal on the first keys, past it on the next)."""
+    after = Q(pk__in=[])
+    for position, (name, descending) in enumerate(_ORDER[sort]):
+        same = {key: getattr(current, key) for key, _ in _ORDER[sort][:position]}
+        after |= Q(**same, **{f"{name}__{'lt' if descending else 'gt'}": getattr(current, name)})
+    return queue.filter(after)
+
+
+def worklist_list(
+    *, user, kind: WorklistFilter = WorklistFilter.UNREVIEWED, sort: WorklistSort = WorklistSort.RISK
+) -> QuerySet[Prediction]:
     audit_record(user=user, action=Action.READ, object_type="worklist", object_id=kind)
-    return annotate_crossing(_queue(user=user, kind=kind)).select_related("model_version", "image__lesion__patient")
+    return annotate_crossing(_queue(user=user, kind=kind, sort=sort)).select_related(
+        "model_version", "image__lesion__patient"
+    )
 
 
 def worklist_counts(*, user) -> dict[str, int]:
@@ -87,23 +115,23 @@ def worklist_counts(*, user) -> dict[str, int]:
     return {choice.value: _queue(user=user, kind=choice).count() for choice in WorklistFilter}
 
 
-def worklist_next(*, user, lesion_id: int, kind: WorklistFilter) -> int | None:
+def worklist_next(*, user, lesion_id: int, kind: WorklistFilter, sort: WorklistSort = WorklistSort.RISK) -> int | None:
     """The lesion after `lesion_id` in the queue; the queue's first when that lesion is not in it."""
-    queue = _queue(user=user, kind=kind)
+    queue = _queue(user=user, kind=kind, sort=sort)
     current = queue.filter(image__lesion_id=lesion_id).first()
     if current is not None:
-        r, p, w, i = current.refer_rank, current.melanoma_probability, current.waiting_since, current.pk
-        queue = queue.filter(
-            Q(refer_rank__gt=r)
-            | Q(refer_rank=r, melanoma_probability__lt=p)
-            | Q(refer_rank=r, melanoma_probability=p, waiting_since__gt=w)
-            | Q(refer_rank=r, melanoma_probability=p, waiting_since=w, id__gt=i)
-        )
+        queue = _after(queue, current, sort)
     following = queue.exclude(image__lesion_id=lesion_id).values_list("image__lesion_id", flat=True).first()
     return following
 
 
-def worklist_item(*, user, lesion_id: int, kind: WorklistFilter = WorklistFilter.UNREVIEWED) -> Lesion:
+def worklist_item(
+    *,
+    user,
+    lesion_id: int,
+    kind: WorklistFilter = WorklistFilter.UNREVIEWED,
+    sort: WorklistSort = WorklistSort.RISK,
+) -> Lesion:
     """One lesion as the worklist opens it: its patient, every image (newest first) with every result, its
     outcomes, and the next lesion in the queue (`next_lesion_id`). 404 (audited) outside the clinic."""
     lesion = lesion_get(user=user, lesion_id=lesion_id, audit=False)
@@ -114,7 +142,7 @@ def worklist_item(*, user, lesion_id: int, kind: WorklistFilter = WorklistFilter
         .prefetch_related(Prefetch("predictions", queryset=predictions))
     )
     lesion.item_outcomes = list(ClinicalOutcome.objects.filter(lesion=lesion).order_by("-date", "-id"))
-    lesion.next_lesion_id = worklist_next(user=user, lesion_id=lesion.pk, kind=kind)
+    lesion.next_lesion_id = worklist_next(user=user, lesion_id=lesion.pk, kind=kind, sort=sort)
     audit_record(
         user=user, action=Action.READ, object_type="worklist_item", object_id=lesion.pk, patient_id=lesion.patient_id
     )

@@ -7,11 +7,12 @@ from portal.records.serializers import OutcomeSerializer
 
 from .models import Assessment, Management, ReadKind, Review
 from .reviews import STATES
-from .selectors import WorklistFilter
+from .selectors import WorklistFilter, WorklistSort
 
 
 class WorklistQuerySerializer(serializers.Serializer):
     filter = serializers.ChoiceField(choices=WorklistFilter.choices, default=WorklistFilter.UNREVIEWED)
+    sort = serializers.ChoiceField(choices=WorklistSort.choices, default=WorklistSort.RISK)
 
 
 class WorklistPatientSerializer(serializers.Serializer):
@@ -36,6 +37,11 @@ class WorklistItemSerializer(serializers.Serializer):
     crossed_threshold_upward = serializers.BooleanField(
         help_text="The lesion's latest visit is at or above its threshold and the visit before was below its "
         "own (triage/followup.py)."
+    )
+    outlier_score = serializers.FloatField(
+        allow_null=True,
+        help_text="Within-patient dissimilarity of this lesion among the patient's lesions (the case history's "
+        "odd-one-out score; a dissimilarity, not a diagnosis). Null: not compared (fewer than 3 analysed lesions).",
     )
 
     @extend_schema_field(serializers.CharField())

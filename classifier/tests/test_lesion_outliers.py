@@ -96,3 +96,101 @@ def test_a_patient_with_two_lesions_gets_no_outlier_score(as_user, alice, engine
 def test_charlie_cannot_read_the_outliers_of_clinic_as_patient(as_user, charlie, patient_with_an_odd_lesion):
     patient, _, _ = patient_with_an_odd_lesion
     assert as_user(charlie).get(f"/api/v1/patients/{patient.pk}/history/").status_code == 404
+
+
+def _case_history_scores(api, patient) -> dict[int, float]:
+    body = api.get(f"/api/v1/patients/{patient.pk}/history/").json()
+    return {lesion["id"]: lesion["outlier"]["score"] for lesion in body["lesions"] if lesion["outlier"]}
+
+
+def test_the_worklist_sorted_by_outlier_puts_the_odd_lesion_first_and_next_walks_that_order(
+    as_user, alice, engine, clinic_a, patient_with_an_odd_lesion
+):
+    patient, lesions, odd = patient_with_an_odd_lesion
+    # Another patient with two lesions: never compared, so after every compared lesion whatever its risk.
+    pair = PatientFactory(clinic=clinic_a)
+    version = Prediction.objects.filter(image__lesion__patient=patient).first().model_version
+    uncompared = []
+    for result in engine.analyse([(SAMPLES / f"{n}.jpg").read_bytes() for n in _by_diagnosis()["melanoma"][:2]]):
+        lesion = LesionFactory(patient=pair)
+        prediction = Prediction.objects.create(
+            image=LesionImageFactory(lesion=lesion), model_version=version, status=Prediction.Status.RUNNING
+        )
+        prediction_store_result(prediction=prediction, result=result)
+        uncompared.append(lesion.pk)
+    api = as_user(alice)
+
+    rows = api.get("/api/v1/worklist/", {"sort": "outlier", "page_size": 50}).json()["results"]
+
+    order = [row["lesion_id"] for row in rows]
+    scores = [row["outlier_score"] for row in rows]
+    assert order[0] == lesions[odd]
+    assert set(order[-2:]) == set(uncompared) and scores[-2:] == [None, None]
+    assert scores[:5] == sorted(scores[:5], reverse=True)
+    # The sort key is the case history's score, not a second definition of it.
+    assert dict(zip(order[:5], scores[:5], strict=True)) == pytest.approx(_case_history_scores(api, patient))
+    walked, lesion_id = [], order[0]
+    while lesion_id is not None:
+        walked.append(lesion_id)
+        lesion_id = api.get(f"/api/v1/worklist/lesions/{lesion_id}/", {"sort": "outlier"}).json()["next_lesion_id"]
+    assert walked == order
+
+
+def test_a_new_lesion_rescores_the_patients_stored_outlier_keys(as_user, alice, engine, patient_with_an_odd_lesion):
+    patient, lesions, odd = patient_with_an_odd_lesion
+    api = as_user(alice)
+    before = _case_history_scores(api, patient)
+    # A sixth lesion, of yet another diagnosis: every lesion's score moves, and the stored keys follow.
+    name = _by_diagnosis()["melanoma"][0]
+    (result,) = engine.analyse([(SAMPLES / f"{name}.jpg").read_bytes()])
+    prediction = Prediction.objects.create(
+        image=LesionImageFactory(lesion=LesionFactory(patient=patient)),
+        model_version=Prediction.objects.filter(image__lesion__patient=patient).first().model_version,
+        status=Prediction.Status.RUNNING,
+    )
+    prediction_store_result(prediction=prediction, result=result)
+
+    after = _case_history_scores(api, patient)
+    stored = dict(
+        Prediction.objects.filter(image__lesion__patient=patient, outlier_score__isnull=False).values_list(
+            "image__lesion_id", "outlier_score"
+        )
+    )
+    assert len(after) == 6 and any(after[k] != pytest.approx(before[k]) for k in before)
+    assert stored == pytest.approx(after)
+
+
+def test_an_unknown_sort_is_a_400_naming_the_parameter(as_user, alice):
+    response = as_user(alice).get("/api/v1/worklist/", {"sort": "name"})
+    assert response.status_code == 400
+    assert "sort" in response.json()["fields"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_stores_the_outlier_keys_once_per_chunk(as_user, alice, clinic_a, tiny_model):
+    """The worker's chunk path (classifier.tasks.predict, run here in-process on the real ONNX engine) stores
+    results with refresh_outliers=False and re-scores each patient once after the chunk."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from classifier.tasks import predict
+
+    from .test_worker_integration import lesion_jpeg
+
+    api = as_user(alice)
+    patient = PatientFactory(clinic=clinic_a)
+    ids = []
+    for seed in range(4):
+        response = api.post(
+            f"/api/v1/lesions/{LesionFactory(patient=patient).pk}/images/",
+            {"files": [SimpleUploadedFile("a.jpg", lesion_jpeg(seed), "image/jpeg")]},
+            format="multipart",
+        )
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["images"][0]["predictions"][0]["id"])
+
+    predict.apply(args=[ids])
+
+    assert Prediction.objects.filter(pk__in=ids, status=Prediction.Status.DONE).count() == 4
+    stored = dict(Prediction.objects.filter(pk__in=ids).values_list("image__lesion_id", "outlier_score"))
+    assert None not in stored.values()
+    assert stored == pytest.approx(_case_history_scores(api, patient))

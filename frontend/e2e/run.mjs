@@ -9,6 +9,10 @@
 //   E2E_SECOND_USERNAME / E2E_SECOND_PASSWORD   another clinician of the same clinic, whose policy asks a second
 //                  read of every first read (the second reader's step)
 //   E2E_FOLLOW_UP_PATIENT   the name of a patient whose lesion's signed follow-up date has come
+// trust flow (issue 15's three signals, on results the test stored with a model that has OOD statistics):
+//   E2E_USERNAME / E2E_PASSWORD;  E2E_TRUST_SPOTS  a patient whose lesions include one labelled "Odd lesion",
+//   the most dissimilar;  E2E_TRUST_PHOTOS  a patient with a "Not dermoscopy" lesion (a natural photo, flagged
+//   out of distribution) and a "Blurred" one (retake advised)
 // firebase flow: the portal must run with FIREBASE_PROJECT_ID, FIREBASE_WEB_API_KEY, FIREBASE_AUTH_EMULATOR_HOST
 // and DJANGO_DEBUG=1, so that the configuration it injects into the page points the SPA at the emulator:
 //   E2E_FIREBASE_EMAIL / E2E_FIREBASE_PASSWORD   an invited user in the Firebase Auth emulator
@@ -41,6 +45,7 @@ const FLOW_ENV = {
     'E2E_USERNAME', 'E2E_PASSWORD', 'E2E_IMAGE', 'E2E_ZIP', 'E2E_MAPPING', 'E2E_BATCH_FILES', 'E2E_DEMO_MODEL',
     'E2E_SECOND_USERNAME', 'E2E_SECOND_PASSWORD', 'E2E_FOLLOW_UP_PATIENT',
   ],
+  trust: ['E2E_USERNAME', 'E2E_PASSWORD', 'E2E_TRUST_SPOTS', 'E2E_TRUST_PHOTOS'],
   firebase: ['E2E_FIREBASE_EMAIL', 'E2E_FIREBASE_PASSWORD'],
   oidc: ['E2E_OIDC_PROVIDER', 'E2E_OIDC_USERNAME', 'E2E_OIDC_PASSWORD', 'E2E_OIDC_PATIENT', 'E2E_OIDC_UNINVITED_USERNAME'],
 };
@@ -521,6 +526,67 @@ if (flows.includes('session')) {
         await page.goto(patientUrl);
         await page.waitForURL(/\/sign-in\?/);
         await shot(page, '10-signed-out');
+      },
+    ],
+  ]);
+}
+
+// ---- trust flow: when not to trust a score -----------------------------------------------------------------
+if (flows.includes('trust')) {
+  const page = await newPage();
+  const openPatient = async (name) => {
+    await page.goto('/patients');
+    await page.getByRole('link', { name }).click();
+    await page.getByRole('heading', { name, level: 1 }).waitFor();
+  };
+  await flow('trust signals (quality, out of distribution, odd one out)', [
+    [
+      'highlights the odd one out among a patient\'s lesions, and only it',
+      async () => {
+        await signInWithPassword(page, env.E2E_USERNAME, env.E2E_PASSWORD, null);
+        await openPatient(env.E2E_TRUST_SPOTS);
+        const odd = page.getByRole('region', { name: 'Odd lesion' });
+        await odd.getByTestId('outlier-highlight').waitFor();
+        check((await page.getByTestId('outlier-highlight').count()) === 1, 'more than one lesion highlighted as the odd one out');
+        check((await page.getByTestId('outlier-score').count()) === 4, 'the four other lesions should show their score quietly');
+        await odd.getByText(/not a diagnosis/i).first().waitFor();
+        await shot(page, '17-odd-one-out');
+      },
+    ],
+    [
+      'warns on a natural photo and advises a retake of a blurred image',
+      async () => {
+        await openPatient(env.E2E_TRUST_PHOTOS);
+        const photo = page.getByRole('region', { name: 'Not dermoscopy' });
+        await photo.getByTestId('ood-warning').waitFor();
+        await photo.getByText('Outside what this model was trained on').first().waitFor();
+        const blurred = page.getByRole('region', { name: 'Blurred' });
+        await blurred.getByText('quality: retake advised (blurred)').first().waitFor();
+        check((await photo.getByText(/retake advised \(blurred\)/).count()) === 0, 'the sharp photo was called blurred');
+        await shot(page, '18-ood-and-quality');
+      },
+    ],
+    [
+      'sorts the worklist by the odd one out and walks that order with next',
+      async () => {
+        await page.goto('/worklist');
+        const table = page.getByRole('table', { name: 'Worklist: Unreviewed' });
+        await table.waitFor();
+        await page.getByRole('radiogroup', { name: 'Order' }).getByText('Odd one out', { exact: true }).click();
+        await page.waitForURL(/sort=outlier/);
+        const firstLink = table.getByRole('row').nth(1).getByRole('link');
+        await page.waitForFunction(
+          () => globalThis.document.querySelector('table[aria-label^="Worklist"] tbody tr a')?.textContent === 'Odd lesion',
+          null,
+          { timeout: 15_000 },
+        );
+        check((await table.getByLabel('Not compared').count()) === 2, 'the two-lesion patient\'s lesions should be "not compared"');
+        await shot(page, '19-worklist-odd-one-out');
+        await firstLink.click();
+        await page.getByRole('heading', { name: 'Odd lesion', level: 1 }).waitFor();
+        await page.getByRole('link', { name: 'Next lesion' }).click();
+        await page.waitForURL(/sort=outlier/);
+        await page.getByRole('heading', { name: /^Naevus \d$/, level: 1 }).waitFor();
       },
     ],
   ]);

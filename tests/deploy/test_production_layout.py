@@ -336,7 +336,6 @@ def test_a_batch_goes_through_the_production_layout_into_private_object_storage(
         assert [g["Permission"] for g in grants] == ["FULL_CONTROL"] and grants[0]["Grantee"]["Type"] == "CanonicalUser"
     assert Browser(base).request("GET", f"/api/v1/images/{image['id']}/file/").status_code in (401, 403)
 
-
     # Two queues, two workers: predictions on one, beat's sweeper on the other.
     # (A worker's start-up banner lists every task; "Task name[id]" lines are the ones it ran.)
     wait_for(lambda: "Task classifier.tasks.sweep[" in default.log(), timeout=30, what="a sweep", processes=layout)

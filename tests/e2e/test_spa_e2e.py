@@ -16,6 +16,7 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from django.utils import timezone
@@ -281,5 +282,86 @@ def test_an_invited_clinician_signs_in_through_the_oidc_provider_and_signs_out_o
             "E2E_OIDC_PASSWORD": PASSWORD,
             "E2E_OIDC_PATIENT": "OIDC Flow Patient",
             "E2E_OIDC_UNINVITED_USERNAME": "erin",
+        }
+    )
+
+
+def _analysed_in_process(api, lesion, data: bytes, name: str) -> int:
+    """Uploads through the API and analyses with the worker's own code (classifier.tasks.predict) in this
+    process: the flow only reads results, so no worker process is started."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from classifier.tasks import predict
+
+    content_type = "image/png" if name.endswith(".png") else "image/jpeg"
+    response = api.post(
+        f"/api/v1/lesions/{lesion.pk}/images/",
+        {"files": [SimpleUploadedFile(name, data, content_type)]},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    prediction_id = response.json()["images"][0]["predictions"][0]["id"]
+    predict.apply(args=[[prediction_id]])
+    return prediction_id
+
+
+@pytest.fixture
+def trust_backend(worker_env, tmp_path, clinic_a, alice, as_user):
+    """Two patients analysed by a model whose embeddings tell images apart (Lite0's ImageNet backbone, packaged
+    weights) and which carries out-of-distribution statistics fitted on samples/isic (`training.core.ood`): one
+    with four naevi and a vascular lesion (the odd one out), one with a natural photo and a blurred naevus."""
+    import csv
+
+    from PIL import Image
+
+    from classifier.inference.artifact import load_artifact
+    from classifier.inference.degrade import gaussian_blur
+    from classifier.inference.testing import SAMPLES, make_imagenet_artifact, natural_photos
+    from classifier.models import Prediction
+    from classifier.services import model_version_register
+    from portal.tests.factories import LesionFactory
+    from training.core import ood as ood_command
+
+    plain = tmp_path / "lite0.naevus.pt"
+    plain_sha256, _ = make_imagenet_artifact(plain)
+    fitted = tmp_path / "lite0-ood.naevus.pt"
+    assert ood_command.main([str(plain), "--images", str(SAMPLES), "--out", str(fitted), "--sha256", plain_sha256]) == 0
+    artifact = load_artifact(fitted, expected_sha256=None)
+    model_version_register(artifact_path=str(fitted), sha256=artifact.sha256, meta=artifact.meta, activate=True)
+
+    with open(SAMPLES / "labels.csv", newline="") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: r["image_name"])
+    naevi = [r["image_name"] for r in rows if r["diagnosis"] == "nevus"][:4]
+    vascular = next(r["image_name"] for r in rows if r["diagnosis"] == "vascular lesion")
+    api = as_user(alice)
+    spots = PatientFactory(clinic=clinic_a, name="Trust Flow Spots")
+    for i, name in enumerate([*naevi, vascular]):
+        label = "Odd lesion" if name == vascular else f"Naevus {i + 1}"
+        _analysed_in_process(
+            api, LesionFactory(patient=spots, label=label), (SAMPLES / f"{name}.jpg").read_bytes(), f"{name}.jpg"
+        )
+    photos = PatientFactory(clinic=clinic_a, name="Trust Flow Photos")
+    _, photo = natural_photos()[0]
+    photo_id = _analysed_in_process(api, LesionFactory(patient=photos, label="Not dermoscopy"), photo, "photo.png")
+    sharp = np.asarray(Image.open(SAMPLES / f"{naevi[0]}.jpg").convert("RGB"))
+    blurred = io.BytesIO()
+    Image.fromarray(gaussian_blur(sharp, sigma_fraction=0.02)).save(blurred, "JPEG")
+    blurred_id = _analysed_in_process(api, LesionFactory(patient=photos, label="Blurred"), blurred.getvalue(), "b.jpg")
+    # What the browser must then show is what was stored: checked here, so a flow failure points at the SPA.
+    assert Prediction.objects.get(pk=photo_id).ood_flag is True
+    assert Prediction.objects.get(pk=blurred_id).quality_reasons == ["blurred"]
+    with _portal(worker_env, tmp_path / "gunicorn.log") as url:
+        yield url
+
+
+def test_the_case_history_and_worklist_show_the_quality_advice_the_ood_warning_and_the_odd_one_out(trust_backend):
+    _run_browser(
+        {
+            "E2E_FLOWS": "trust",
+            "E2E_BASE_URL": trust_backend,
+            "E2E_USERNAME": "alice",
+            "E2E_PASSWORD": "correct horse battery",
+            "E2E_TRUST_SPOTS": "Trust Flow Spots",
+            "E2E_TRUST_PHOTOS": "Trust Flow Photos",
         }
     )

@@ -14,9 +14,9 @@ import { PatientsPage } from '@/features/patients/components/patients-page';
 import { UploadPage } from '@/features/uploads/components/upload-page';
 import { WorklistItemPage } from '@/features/worklist/components/worklist-item-page';
 import { WorklistPage } from '@/features/worklist/components/worklist-page';
-import type { WorklistFilter } from '@/lib/api-types';
+import type { WorklistFilter, WorklistSort } from '@/lib/api-types';
 import { paths } from '@/lib/paths';
-import { isWorklistFilter } from '@/lib/vocabulary';
+import { isWorklistFilter, isWorklistSort } from '@/lib/vocabulary';
 
 import { Shell } from './shell';
 
@@ -49,22 +49,34 @@ function BatchRoute() {
   return batchId ? <BatchPage key={batchId} batchId={batchId} /> : <NotFound />;
 }
 
-/** The queue named by `?filter=` (unreviewed when absent or unknown), so a shared link opens the same queue. */
-function useWorklistFilter(): [WorklistFilter, (filter: WorklistFilter) => void] {
+/**
+ * The queue named by `?filter=` (unreviewed when absent or unknown) in the order named by `?sort=` (risk when
+ * absent or unknown), so a shared link opens the same queue.
+ */
+function useWorklistQueue(): [WorklistFilter, WorklistSort, (filter: WorklistFilter, sort: WorklistSort) => void] {
   const [params, setParams] = useSearchParams();
-  const value = params.get('filter');
-  return [isWorklistFilter(value) ? value : 'unreviewed', (filter) => setParams({ filter })];
+  const filter = params.get('filter');
+  const sort = params.get('sort');
+  return [
+    isWorklistFilter(filter) ? filter : 'unreviewed',
+    isWorklistSort(sort) ? sort : 'risk',
+    (nextFilter, nextSort) => setParams(nextSort === 'risk' ? { filter: nextFilter } : { filter: nextFilter, sort: nextSort }),
+  ];
 }
 
 function WorklistRoute() {
-  const [filter, setFilter] = useWorklistFilter();
-  return <WorklistPage filter={filter} onFilterChange={setFilter} />;
+  const [filter, sort, setQueue] = useWorklistQueue();
+  return <WorklistPage filter={filter} sort={sort} onQueueChange={setQueue} />;
 }
 
 function WorklistItemRoute() {
   const lesionId = useIdParam('lesionId');
-  const [filter] = useWorklistFilter();
-  return lesionId ? <WorklistItemPage key={`${lesionId}-${filter}`} lesionId={lesionId} filter={filter} /> : <NotFound />;
+  const [filter, sort] = useWorklistQueue();
+  return lesionId ? (
+    <WorklistItemPage key={`${lesionId}-${filter}-${sort}`} lesionId={lesionId} filter={filter} sort={sort} />
+  ) : (
+    <NotFound />
+  );
 }
 
 /** `?images=1&images=2` chooses the two images; anything else compares the lesion's two latest visits. */

@@ -1,4 +1,4 @@
-import { screen, within } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import { http, HttpResponse } from 'msw';
 
 import type { ReviewList, WorklistItem, WorklistLesion } from '@/lib/api-types';
@@ -13,9 +13,11 @@ function item(
   overrides: Partial<WorklistItem['prediction']> = {},
   patient = 'Jean Dupont',
   crossed = false,
+  outlier: number | null = null,
 ): WorklistItem {
   return {
     crossed_threshold_upward: crossed,
+    outlier_score: outlier,
     lesion_id: lesionId,
     lesion_label: `Lesion L${lesionId}`,
     anatomic_site: 'torso',
@@ -107,6 +109,45 @@ describe('worklist', () => {
     expect(await screen.findByRole('table', { name: 'Worklist: Awaiting biopsy' })).toBeInTheDocument();
     expect(router.state.location.search).toBe('?filter=awaiting_biopsy');
     expect(asked).toContain('awaiting_biopsy');
+  });
+
+  it('sorts by the odd one out on request, shows each score, and walks that order from a lesion', async () => {
+    const asked: string[] = [];
+    const opened: string[] = [];
+    server.use(
+      http.get(api('worklist/counts/'), () => HttpResponse.json({ unreviewed: 2, refer: 0, awaiting_second_read: 0, disagreement: 0, follow_up_due: 0, awaiting_biopsy: 0 })),
+      http.get(api('worklist/'), ({ request }) => {
+        const sort = new URL(request.url).searchParams.get('sort') ?? '';
+        asked.push(sort);
+        const odd = item(8, { melanoma_probability: 0.1, risk_category: 'routine' }, 'Jean Dupont', false, 2.41);
+        const usual = item(5, { melanoma_probability: 0.91, risk_category: 'refer' }, 'Jean Dupont', false, 0.87);
+        return HttpResponse.json(page(sort === 'outlier' ? [odd, usual] : [usual, odd]));
+      }),
+      http.get(api('predictions/:id/reviews/'), () => HttpResponse.json(reviewList())),
+      http.get(api('worklist/lesions/:id/'), ({ params, request }) => {
+        opened.push(`${String(params.id)}:${new URL(request.url).searchParams.get('sort') ?? ''}`);
+        return HttpResponse.json(params.id === '8' ? lesion(8, 5) : lesion(5, null));
+      }),
+    );
+    const { user, router } = renderApp('/worklist');
+
+    await screen.findByRole('table', { name: 'Worklist: Unreviewed' });
+    await user.click(screen.getByRole('radio', { name: 'Odd one out' }));
+    await waitFor(() => expect(router.state.location.search).toBe('?filter=unreviewed&sort=outlier'));
+    const table = screen.getByRole('table', { name: 'Worklist: Unreviewed' });
+    await waitFor(() =>
+      expect(within(table).getAllByRole('row').slice(1).map((row) => within(row).getByRole('link').textContent)).toEqual(['Lesion L8', 'Lesion L5']),
+    );
+    expect(screen.getByLabelText('Odd-one-out score 2.41')).toBeInTheDocument();
+    expect(screen.getByText(/not a diagnosis/)).toBeInTheDocument();
+    expect(asked).toEqual(['risk', 'outlier']);
+
+    await user.click(screen.getByRole('link', { name: 'Lesion L8' }));
+    expect(await screen.findByRole('heading', { name: 'Lesion L8' })).toBeInTheDocument();
+    await user.click(screen.getByRole('link', { name: 'Next lesion' }));
+    expect(await screen.findByRole('heading', { name: 'Lesion L5' })).toBeInTheDocument();
+    expect(router.state.location.search).toBe('?filter=unreviewed&sort=outlier');
+    expect(opened).toEqual(['8:outlier', '5:outlier']);
   });
 
   it('opens the follow-up comparison from a lesion with two analysed visits', async () => {

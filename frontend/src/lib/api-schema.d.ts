@@ -1454,6 +1454,11 @@ export interface components {
             prediction: components["schemas"]["Prediction"];
             /** @description The lesion's latest visit is at or above its threshold and the visit before was below its own (triage/followup.py). */
             crossed_threshold_upward: boolean;
+            /**
+             * Format: double
+             * @description Within-patient dissimilarity of this lesion among the patient's lesions (the case history's odd-one-out score; a dissimilarity, not a diagnosis). Null: not compared (fewer than 3 analysed lesions).
+             */
+            outlier_score: number | null;
         };
         /** @description A lesion as the worklist opens it: every image with every result, newest first, and what comes next. */
         WorklistLesion: {
@@ -4547,6 +4552,8 @@ export interface operations {
                 page?: number;
                 /** @description Number of results to return per page. */
                 page_size?: number;
+                /** @description Queue order: risk (default) or outlier (the patient's odd one out first, then risk). */
+                sort?: "outlier" | "risk";
             };
             header?: never;
             path?: never;
@@ -4660,6 +4667,8 @@ export interface operations {
             query?: {
                 /** @description Which queue (default unreviewed). */
                 filter?: "awaiting_biopsy" | "awaiting_second_read" | "disagreement" | "follow_up_due" | "refer" | "unreviewed";
+                /** @description Queue order: risk (default) or outlier (the patient's odd one out first, then risk). */
+                sort?: "outlier" | "risk";
             };
             header?: never;
             path: {

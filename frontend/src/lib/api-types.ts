@@ -1,7 +1,7 @@
 // The API's shapes, as aliases of the types generated from the backend's OpenAPI schema
 // (src/lib/api-schema.d.ts, from frontend/openapi.yaml: `make api-types`). Nothing here is written by hand,
 // so `npm run typecheck` fails when the SPA and the serializers drift apart.
-import type { components } from './api-schema';
+import type { components, operations } from './api-schema';
 
 type Schemas = components['schemas'];
 
@@ -50,6 +50,8 @@ export type PaginatedWorklist = Schemas['PaginatedWorklistItemList'];
 export type WorklistCounts = Schemas['WorklistCounts'];
 /** The worklist's queues: the counts endpoint returns one count per queue, so its keys are the queue names. */
 export type WorklistFilter = keyof WorklistCounts;
+/** The worklist's orders: the `sort` parameter of the worklist's list. */
+export type WorklistSort = NonNullable<NonNullable<operations['worklist_list']['parameters']['query']>['sort']>;
 export type WorklistLesion = Schemas['WorklistLesion'];
 export type WorklistPatient = Schemas['WorklistPatient'];
 

@@ -1,4 +1,14 @@
 // Every route the app knows, in one place, so links and the router cannot drift apart.
+
+/** A worklist queue in the address: its filter, and its order unless it is the default (risk). */
+function queueQuery(filter?: string, sort?: string): string {
+  const params = new URLSearchParams();
+  if (filter !== undefined) params.set('filter', filter);
+  if (sort !== undefined && sort !== 'risk') params.set('sort', sort);
+  const query = params.toString();
+  return query ? `?${query}` : '';
+}
+
 export const paths = {
   signIn: { pattern: '/sign-in', to: () => '/sign-in' },
   home: { pattern: '/', to: () => '/' },
@@ -14,12 +24,11 @@ export const paths = {
   batch: { pattern: '/batches/:batchId', to: (batchId: number) => `/batches/${batchId}` },
   worklist: {
     pattern: '/worklist',
-    to: (filter?: string) => (filter === undefined ? '/worklist' : `/worklist?filter=${encodeURIComponent(filter)}`),
+    to: (filter?: string, sort?: string) => `/worklist${queueQuery(filter, sort)}`,
   },
   worklistItem: {
     pattern: '/worklist/:lesionId',
-    to: (lesionId: number, filter?: string) =>
-      filter === undefined ? `/worklist/${lesionId}` : `/worklist/${lesionId}?filter=${encodeURIComponent(filter)}`,
+    to: (lesionId: number, filter?: string, sort?: string) => `/worklist/${lesionId}${queueQuery(filter, sort)}`,
   },
   comparison: {
     pattern: '/lesions/:lesionId/compare',

@@ -9,6 +9,7 @@ import type {
   RiskCategory,
   UploadImageType,
   WorklistFilter,
+  WorklistSort,
 } from './api-types';
 
 /**
@@ -102,3 +103,15 @@ export const REVIEW_STATES: Record<ReviewState, string> = {
 };
 export const isWorklistFilter = (value: string | null): value is WorklistFilter =>
   value !== null && Object.hasOwn(WORKLIST_FILTERS, value);
+
+/** The worklist's two orders (the API's `sort`). */
+export const WORKLIST_SORTS: Record<WorklistSort, { label: string; description: string }> = {
+  risk: { label: 'Risk', description: 'Refer first, then probability, then the longest wait.' },
+  outlier: {
+    label: 'Odd one out',
+    description:
+      'The lesion that looks least like the same patient’s other lesions first (a within-patient dissimilarity, not a diagnosis); then risk.',
+  },
+};
+export const isWorklistSort = (value: string | null): value is WorklistSort =>
+  value !== null && Object.hasOwn(WORKLIST_SORTS, value);

@@ -7,9 +7,9 @@ import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { CompareImages } from '@/features/case-history/components/compare-images';
 import { LesionImage } from '@/features/case-history/components/lesion-image';
 import { OutcomeList } from '@/features/case-history/components/outcome-list';
-import type { StoredImage, WorklistFilter } from '@/lib/api-types';
+import type { StoredImage, WorklistFilter, WorklistSort } from '@/lib/api-types';
 import { paths } from '@/lib/paths';
-import { WORKLIST_FILTERS } from '@/lib/vocabulary';
+import { WORKLIST_FILTERS, WORKLIST_SORTS } from '@/lib/vocabulary';
 
 import { useWorklistLesion } from '../api/get-worklist';
 import { ReviewPanel } from './review-panel';
@@ -18,10 +18,10 @@ import { ReviewPanel } from './review-panel';
  * One lesion as the worklist opens it: the patient, every image newest first with its heatmap and class
  * probabilities, earlier images and results of the same lesion, its biopsy outcomes, the review of its latest
  * result (signed reads and the form for the next one), and "Next" to the following lesion of the same queue
- * without going back to the list.
+ * without going back to the list (in the order the list was sorted by).
  */
-export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filter: WorklistFilter }) {
-  const item = useWorklistLesion(lesionId, filter);
+export function WorklistItemPage({ lesionId, filter, sort }: { lesionId: number; filter: WorklistFilter; sort: WorklistSort }) {
+  const item = useWorklistLesion(lesionId, filter, sort);
   const [compareIds, setCompareIds] = useState<number[]>([]);
 
   if (item.isPending) return <LoadingState label="Loading the lesion…" />;
@@ -41,8 +41,9 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
   return (
     <Stack>
       <Breadcrumbs>
-        <Anchor component={Link} to={paths.worklist.to(filter)}>
+        <Anchor component={Link} to={paths.worklist.to(filter, sort)}>
           Worklist: {WORKLIST_FILTERS[filter].label}
+          {sort === 'risk' ? '' : ` (${WORKLIST_SORTS[sort].label.toLowerCase()} first)`}
         </Anchor>
         <Text size="sm">{title}</Text>
       </Breadcrumbs>
@@ -61,7 +62,7 @@ export function WorklistItemPage({ lesionId, filter }: { lesionId: number; filte
           </Text>
         </div>
         {lesion.next_lesion_id !== null ? (
-          <Button component={Link} to={paths.worklistItem.to(lesion.next_lesion_id, filter)}>
+          <Button component={Link} to={paths.worklistItem.to(lesion.next_lesion_id, filter, sort)}>
             Next lesion
           </Button>
         ) : (

@@ -1,4 +1,4 @@
-import { Anchor, Badge, Group, Pagination, SegmentedControl, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Badge, Group, Pagination, SegmentedControl, Stack, Table, Text, Title, Tooltip } from '@mantine/core';
 import { useState } from 'react';
 import { Link } from 'react-router';
 
@@ -7,27 +7,43 @@ import { DemoBadge } from '@/components/model-tag';
 import { EmptyState, ErrorState, LoadingState } from '@/components/query-state';
 import { RiskBadge } from '@/components/risk-badge';
 import { ThresholdCrossingBadge } from '@/components/threshold-crossing-badge';
-import type { WorklistFilter } from '@/lib/api-types';
+import type { WorklistFilter, WorklistSort } from '@/lib/api-types';
 import { formatDateTime } from '@/lib/format';
 import { paths } from '@/lib/paths';
-import { WORKLIST_FILTERS } from '@/lib/vocabulary';
+import { WORKLIST_FILTERS, WORKLIST_SORTS } from '@/lib/vocabulary';
 
 import { useWorklist, useWorklistCounts, WORKLIST_PAGE_SIZE } from '../api/get-worklist';
 
 const FILTERS = Object.keys(WORKLIST_FILTERS) as WorklistFilter[];
+const SORTS = Object.keys(WORKLIST_SORTS) as WorklistSort[];
+const OUTLIER_HINT =
+  'How unlike the same patient’s other lesions this one looks (its distance from their average in the model’s image features, over the patient’s median): a within-patient dissimilarity, not a diagnosis. Shown for patients with at least 3 analysed lesions.';
 
 /**
  * The clinic's analysed lesions that wait for a clinician, riskiest first (refer, then probability, then the
- * longest wait: the order the API gives). Opening a row starts a pass through the queue ("Next" on the lesion).
+ * longest wait: the order the API gives), or the patients' odd ones out first. Opening a row starts a pass
+ * through the queue in that order ("Next" on the lesion).
  */
-export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilter; onFilterChange: (filter: WorklistFilter) => void }) {
+export function WorklistPage({
+  filter,
+  sort,
+  onQueueChange,
+}: {
+  filter: WorklistFilter;
+  sort: WorklistSort;
+  onQueueChange: (filter: WorklistFilter, sort: WorklistSort) => void;
+}) {
   const [page, setPage] = useState(1);
-  const worklist = useWorklist(filter, page);
+  const worklist = useWorklist(filter, sort, page);
   const counts = useWorklistCounts();
 
   const changeFilter = (value: string) => {
     setPage(1);
-    onFilterChange(value as WorklistFilter);
+    onQueueChange(value as WorklistFilter, sort);
+  };
+  const changeSort = (value: string) => {
+    setPage(1);
+    onQueueChange(filter, value as WorklistSort);
   };
 
   let list;
@@ -45,6 +61,11 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
               <Table.Th>Patient</Table.Th>
               <Table.Th>Lesion</Table.Th>
               <Table.Th>Result</Table.Th>
+              <Table.Th>
+                <Tooltip label={OUTLIER_HINT} multiline w={320}>
+                  <span>Odd one out</span>
+                </Tooltip>
+              </Table.Th>
               <Table.Th>Waiting since</Table.Th>
               <Table.Th>Model</Table.Th>
             </Table.Tr>
@@ -67,7 +88,7 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
                     </Text>
                   </Table.Td>
                   <Table.Td>
-                    <Anchor component={Link} to={paths.worklistItem.to(item.lesion_id, filter)} fw={500}>
+                    <Anchor component={Link} to={paths.worklistItem.to(item.lesion_id, filter, sort)} fw={500}>
                       {lesion}
                     </Anchor>
                     <Text size="xs" c="dimmed">
@@ -82,6 +103,17 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
                       </span>
                       <ThresholdCrossingBadge crossed={item.crossed_threshold_upward} />
                     </Stack>
+                  </Table.Td>
+                  <Table.Td>
+                    {item.outlier_score === null ? (
+                      <Text size="sm" c="dimmed" aria-label="Not compared">
+                        —
+                      </Text>
+                    ) : (
+                      <Text size="sm" aria-label={`Odd-one-out score ${item.outlier_score.toFixed(2)}`}>
+                        {item.outlier_score.toFixed(2)}
+                      </Text>
+                    )}
                   </Table.Td>
                   <Table.Td>{formatDateTime(item.waiting_since)}</Table.Td>
                   <Table.Td>
@@ -124,6 +156,21 @@ export function WorklistPage({ filter, onFilterChange }: { filter: WorklistFilte
           ),
         }))}
       />
+      <Group gap="sm">
+        <Text size="sm" id="worklist-order">
+          Order
+        </Text>
+        <SegmentedControl
+          size="xs"
+          value={sort}
+          onChange={changeSort}
+          aria-labelledby="worklist-order"
+          data={SORTS.map((value) => ({ value, label: WORKLIST_SORTS[value].label }))}
+        />
+        <Text size="xs" c="dimmed">
+          {WORKLIST_SORTS[sort].description}
+        </Text>
+      </Group>
       {list}
       {pageCount > 1 ? <Pagination total={pageCount} value={page} onChange={setPage} /> : null}
     </Stack>
