@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
 
 from portal.accounts.models import Clinic
 from portal.records.models import LesionImage
@@ -103,6 +105,20 @@ class BatchJob(models.Model):
         return f"batch {self.pk}"
 
 
+# The worklist's orders (triage.selectors) as the expressions its partial indexes are built on: the queue's query
+# and the indexes use these same objects, so PostgreSQL reads a page of a clinic's queue in index order instead
+# of sorting every current result of the clinic (bench/api_load.py measures it).
+CURRENT_RESULT = models.Q(lesion_latest=True, status="done", melanoma_probability__isnull=False)
+REFER_RANK = models.Case(
+    models.When(risk_category="refer", then=models.Value(0)),
+    default=models.Value(1),
+    output_field=models.IntegerField(),
+)
+WAITING_SINCE = Coalesce("finished_at", "created_at")
+# Lesions never compared (fewer than 3 analysed lesions in the patient) sort after every compared one.
+OUTLIER_KEY = Coalesce("outlier_score", models.Value(-1.0), output_field=models.FloatField())
+
+
 class Prediction(models.Model):
     """Both the job (status, attempts) and its result: one per image and model version."""
 
@@ -118,6 +134,9 @@ class Prediction(models.Model):
         ROUTINE = "routine", "Routine"
 
     image = models.ForeignKey(LesionImage, on_delete=models.CASCADE, related_name="predictions")
+    # The image's clinic, copied when the prediction is created (an image never changes clinic): the worklist
+    # reads one clinic's current results through one index, without joining every image.
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+", editable=False)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     batch = models.ForeignKey(BatchJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="predictions")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -228,12 +247,33 @@ class Prediction(models.Model):
             models.Index(fields=["status", "queued_at"]),
             # The worklist reads the clinic's current results only: a few per lesion at most are flagged.
             models.Index(fields=["image"], condition=models.Q(lesion_latest=True), name="prediction_lesion_latest"),
+            models.Index(
+                F("clinic"),
+                REFER_RANK,
+                F("melanoma_probability").desc(),
+                WAITING_SINCE,
+                F("id"),
+                condition=CURRENT_RESULT,
+                name="prediction_worklist_risk",
+            ),
+            models.Index(
+                F("clinic"),
+                OUTLIER_KEY.desc(),
+                REFER_RANK,
+                F("melanoma_probability").desc(),
+                WAITING_SINCE,
+                F("id"),
+                condition=CURRENT_RESULT,
+                name="prediction_worklist_outlier",
+            ),
         ]
 
     def __str__(self):
         return f"prediction {self.pk} ({self.status})"
 
     def save(self, *args, **kwargs):
+        if self.clinic_id is None and self.image_id is not None:
+            self.clinic_id = self.image.clinic_id
         # Services store results with .update() and refresh the flag themselves; a row saved whole (admin,
         # fixtures, tests) refreshes it here, so the worklist never misses a done result.
         super().save(*args, **kwargs)

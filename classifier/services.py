@@ -93,6 +93,7 @@ def predictions_request(*, user, images, model_version: ModelVersion | None = No
     rows = [
         Prediction(
             image=image,
+            clinic_id=image.clinic_id,
             model_version=version,
             batch=batch,
             requested_by=user,

@@ -55,6 +55,7 @@ class WorklistApi(GenericAPIView):
     @extend_schema(operation_id="worklist_list", parameters=[FILTER, SORT], responses=WorklistItemSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(selectors.worklist_list(user=request.user, **_queue_params(request)))
+        selectors.worklist_page_marks(page)
         return self.get_paginated_response(WorklistItemSerializer(page, many=True).data)
 
 

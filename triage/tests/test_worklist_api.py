@@ -189,3 +189,39 @@ def test_the_worklist_costs_the_same_queries_at_two_data_sizes(as_user, alice, c
         _result(clinic_a, version, probability=0.3, lesion=lesion)
 
     assert _queries(api, url) == small
+
+
+def _scan_of(plan: str, table: str) -> list[str]:
+    """The lines of an EXPLAIN plan that describe the scan of `table` (its node and its conditions)."""
+    lines = plan.splitlines()
+    start = next(i for i, line in enumerate(lines) if f" on {table} " in line)
+    end = next((i for i in range(start + 1, len(lines)) if "->" in lines[i]), len(lines))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize(
+    ("sort", "index"), [("risk", "prediction_worklist_risk"), ("outlier", "prediction_worklist_outlier")]
+)
+@pytest.mark.parametrize("kind", ["unreviewed", "refer"])
+def test_a_page_of_the_queue_is_read_in_index_order_not_sorted(alice, clinic_a, kind, sort, index):
+    """The queue's ORDER BY and filters must stay the expressions its partial indexes are built on
+    (classifier.models): otherwise PostgreSQL sorts every current result of the clinic per page (bench/api_load.py).
+    With sequential scans and sorts priced out, a servable plan reads the index and has no Sort node."""
+    from triage.selectors import WorklistFilter, WorklistSort, worklist_list
+
+    version = ModelVersionFactory(threshold=0.5)
+    for probability in (0.9, 0.3):
+        _result(clinic_a, version, probability=probability)
+    queue = worklist_list(user=alice, kind=WorklistFilter(kind), sort=WorklistSort(sort))
+    with CaptureQueriesContext(connection) as captured:
+        assert queue.count() == (2 if kind == "unreviewed" else 1)  # what the paginator runs
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        plan = queue[:25].explain()
+        cursor.execute(f"EXPLAIN {captured.captured_queries[-1]['sql']}")
+        count_plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan and "Sort" not in plan, plan
+    assert "using prediction_worklist_" in count_plan and "records_lesionimage" not in count_plan, count_plan
+    # Every condition on the result itself is answered by the index, none re-checked row by row from the table.
+    assert not [line for line in _scan_of(count_plan, "classifier_prediction") if "Filter:" in line], count_plan

@@ -161,6 +161,7 @@ class Command(BaseCommand):
             [
                 Prediction(
                     image=image,
+                    clinic_id=image.clinic_id,
                     model_version=version,
                     requested_by=user,
                     status=Prediction.Status.DONE,
