@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,8 @@ BACKENDS = (BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA, BACKEND_TORCH_CPU)
 # 224 px: batch 1/4/8/16 → 18.5/19.7/18.3/21.3 img/s, measured on a loaded
 # machine), so 8 only bounds one call's memory and latency; a GPU wants more.
 DEFAULT_BATCH_SIZE = {BACKEND_ONNX_CPU: 8, BACKEND_TORCH_CPU: 8, BACKEND_TORCH_CUDA: 32}
+# Threads that decode and prepare images while the model runs (Engine.analyse); NAEVUS_DECODE_THREADS overrides.
+DEFAULT_DECODE_THREADS = 2
 
 
 # The order views are added in, as training's `predict` adds them: identity, horizontal flip, half turn,
@@ -155,6 +158,7 @@ class Engine:
         self.predictor = predictor
         self.backend = backend
         self.batch_size = batch_size
+        self.decode_threads = max(1, int(os.environ.get("NAEVUS_DECODE_THREADS", DEFAULT_DECODE_THREADS)))
         class_names = self.meta["class_names"]
         self._class_names = class_names if int(self.meta["num_classes"]) > 1 else None
 
@@ -279,55 +283,78 @@ class Engine:
         if metadata is not None and len(metadata) != len(sources):
             raise ValueError(f"{len(metadata)} metadata for {len(sources)} images")
         results = [Result() for _ in sources]
-        prepared: list[tuple[int, object, np.ndarray]] = []
-        for i, source in enumerate(sources):
-            start = time.perf_counter()
-            try:
-                img = self.preprocess.open(source)
-                crop = self.preprocess.geometry(img)
-                tensor = self.preprocess.normalize(np.asarray(crop))
-            except ImageDecodeError as exc:
-                results[i].error = str(exc)
-            else:
-                prepared.append((i, crop, tensor))
-            results[i].decode_ms = (time.perf_counter() - start) * 1000.0
-            if results[i].ok:
-                start = time.perf_counter()
-                # The gate's thresholds were measured on a 224 px crop: a model of another size gets the
-                # same centre square at 224 rather than its own crop rescaled (which would soften it).
-                same = self.preprocess.img_size == quality.QUALITY_SIZE
-                results[i].quality = quality.assess(np.asarray(crop if same else self._quality_crop.geometry(img)))
-                results[i].quality_ms = (time.perf_counter() - start) * 1000.0
-        for offset in range(0, len(prepared), self.batch_size):
-            chunk = prepared[offset : offset + self.batch_size]
-            start = time.perf_counter()
-            logits, cams, embeddings = self._predict(np.stack([t for _, _, t in chunk]))
-            per_item_ms = (time.perf_counter() - start) * 1000.0 / len(chunk)
-            raw, probability, class_probs = melanoma_score(logits, self.meta)
-            stats = self.meta.get("ood")
-            if stats is not None:
-                distances = ood_scores(stats, embeddings)
-                flags = ood_flags(stats, distances)
-            served = probability
-            head = self.fusion
-            if head is not None:
-                known = [(metadata[i] if metadata is not None else None) or Metadata() for i, _, _ in chunk]
-                served = fused_probability(head, known, melanoma_log_odds(logits, int(self.meta["melanoma_index"])))
-            for j, (i, crop, _) in enumerate(chunk):
-                result = results[i]
-                result.raw_score = float(raw[j])
-                result.image_probability = float(probability[j])
-                result.probability = float(served[j])
-                if head is not None:
-                    result.metadata_used = known[j].used
-                if class_probs is not None:
-                    result.class_probs = {name: float(p) for name, p in zip(self._class_names, class_probs[j])}
-                result.embedding = np.asarray(embeddings[j], dtype=np.float32)
-                if stats is not None:
-                    result.ood_score = float(distances[j])
-                    result.ood_flag = bool(flags[j])
-                result.cam = cams[j]
-                if render_heatmaps:
-                    result.heatmap_png = cam_to_overlay_png(crop, cams[j])
-                result.inference_ms = per_item_ms
+        # Decoding runs in a small pool (PIL's decoders and resampling release the GIL), in order, while this
+        # thread runs the model on each batch as soon as its images are ready: with more than one batch the
+        # model waits for at most one batch's decoding, and a single batch decodes on every pool thread.
+        with ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="naevus-decode") as pool:
+            batch: list[tuple[int, object, np.ndarray]] = []
+            for i, prepared in enumerate(pool.map(self._prepare, sources, results)):
+                if prepared is not None:
+                    batch.append((i, *prepared))
+                if len(batch) == self.batch_size:
+                    self._infer(batch, results, metadata, render_heatmaps=render_heatmaps)
+                    batch = []
+            if batch:
+                self._infer(batch, results, metadata, render_heatmaps=render_heatmaps)
         return results
+
+    def _prepare(self, source: ImageSource, result: Result) -> tuple[object, np.ndarray] | None:
+        """Decode, crop and normalise one image, and assess its quality (a pool thread; ``result`` is this
+        image's alone). None when it does not decode (``result.error`` says why)."""
+        start = time.perf_counter()
+        try:
+            img = self.preprocess.open(source)
+            crop = self.preprocess.geometry(img)
+            tensor = self.preprocess.normalize(np.asarray(crop))
+        except ImageDecodeError as exc:
+            result.error = str(exc)
+            result.decode_ms = (time.perf_counter() - start) * 1000.0
+            return None
+        result.decode_ms = (time.perf_counter() - start) * 1000.0
+        start = time.perf_counter()
+        # The gate's thresholds were measured on a 224 px crop: a model of another size gets the same centre
+        # square at 224 rather than its own crop rescaled (which would soften it).
+        same = self.preprocess.img_size == quality.QUALITY_SIZE
+        result.quality = quality.assess(np.asarray(crop if same else self._quality_crop.geometry(img)))
+        result.quality_ms = (time.perf_counter() - start) * 1000.0
+        return crop, tensor
+
+    def _infer(
+        self,
+        chunk: list[tuple[int, object, np.ndarray]],
+        results: list[Result],
+        metadata: list[Metadata] | None,
+        *,
+        render_heatmaps: bool,
+    ) -> None:
+        """Runs the model on one batch of prepared images ``(index, crop, tensor)`` and fills their results."""
+        start = time.perf_counter()
+        logits, cams, embeddings = self._predict(np.stack([t for _, _, t in chunk]))
+        per_item_ms = (time.perf_counter() - start) * 1000.0 / len(chunk)
+        raw, probability, class_probs = melanoma_score(logits, self.meta)
+        stats = self.meta.get("ood")
+        if stats is not None:
+            distances = ood_scores(stats, embeddings)
+            flags = ood_flags(stats, distances)
+        served = probability
+        head = self.fusion
+        if head is not None:
+            known = [(metadata[i] if metadata is not None else None) or Metadata() for i, _, _ in chunk]
+            served = fused_probability(head, known, melanoma_log_odds(logits, int(self.meta["melanoma_index"])))
+        for j, (i, crop, _) in enumerate(chunk):
+            result = results[i]
+            result.raw_score = float(raw[j])
+            result.image_probability = float(probability[j])
+            result.probability = float(served[j])
+            if head is not None:
+                result.metadata_used = known[j].used
+            if class_probs is not None:
+                result.class_probs = {name: float(p) for name, p in zip(self._class_names, class_probs[j])}
+            result.embedding = np.asarray(embeddings[j], dtype=np.float32)
+            if stats is not None:
+                result.ood_score = float(distances[j])
+                result.ood_flag = bool(flags[j])
+            result.cam = cams[j]
+            if render_heatmaps:
+                result.heatmap_png = cam_to_overlay_png(crop, cams[j])
+            result.inference_ms = per_item_ms

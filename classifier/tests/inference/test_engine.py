@@ -115,3 +115,41 @@ def test_real_dermoscopy_images_are_scored(onnx_engine):
     results = onnx_engine.analyse([os.fspath(p) for p in paths])
     assert all(r.ok for r in results)
     assert len({round(r.raw_score, 6) for r in results}) > 1
+
+
+class _HeldBack(io.BytesIO):
+    """An image file whose bytes are not there until `ready` is set (a slow disk, a slow object store)."""
+
+    def __init__(self, data: bytes, ready) -> None:
+        super().__init__(data)
+        self.ready = ready
+
+    def read(self, *args):
+        assert self.ready.wait(timeout=20), "the model never ran on the images already decoded"
+        return super().read(*args)
+
+
+def test_the_model_runs_on_a_decoded_batch_while_the_next_one_is_still_decoding(tiny_artifact, lesion_like_jpeg):
+    """The worker's pipeline (Engine.analyse): the first batch is scored while a later image is still being
+    read. Its bytes arrive only once the model has run, so an engine that decoded everything first would wait
+    for itself (20 s, then fail); results keep their order and a corrupt image fails only itself."""
+    import threading
+
+    path, sha256, _ = tiny_artifact
+    engine = Engine.from_artifact(path, sha256=sha256, backend="torch-cpu", batch_size=4)
+    ran = threading.Event()
+    predict = engine.predictor.predict
+
+    def predict_and_tell(batch):
+        out = predict(batch)
+        ran.set()
+        return out
+
+    engine.predictor.predict = predict_and_tell
+    sources = [lesion_like_jpeg] * 4 + [b"not an image", _HeldBack(lesion_like_jpeg, ran), lesion_like_jpeg]
+    results = engine.analyse(sources)
+
+    assert [r.ok for r in results] == [True] * 4 + [False, True, True]
+    assert results[4].error == "not a recognised image format"
+    expected = Engine.from_artifact(path, sha256=sha256, backend="torch-cpu", batch_size=4).analyse([lesion_like_jpeg])
+    assert results[5].raw_score == pytest.approx(expected[0].raw_score, abs=1e-5)
