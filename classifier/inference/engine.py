@@ -49,7 +49,8 @@ BACKENDS = (BACKEND_ONNX_CPU, BACKEND_TORCH_CUDA, BACKEND_TORCH_CPU)
 # machine), so 8 only bounds one call's memory and latency; a GPU wants more.
 DEFAULT_BATCH_SIZE = {BACKEND_ONNX_CPU: 8, BACKEND_TORCH_CPU: 8, BACKEND_TORCH_CUDA: 32}
 # Threads that decode and prepare images while the model runs (Engine.analyse); NAEVUS_DECODE_THREADS overrides.
-DEFAULT_DECODE_THREADS = 2
+# One on 2 cores: a second competes with ONNX Runtime's threads (bench/pipeline.py, issue 16 notes).
+DEFAULT_DECODE_THREADS = 1
 
 
 # The order views are added in, as training's `predict` adds them: identity, horizontal flip, half turn,
