@@ -322,7 +322,9 @@ def lesion_latest_refresh(*, lesion_ids) -> None:
 
     for lesion_id in sorted({i for i in lesion_ids if i is not None}):
         with transaction.atomic():
-            list(Lesion.objects.select_for_update().filter(pk=lesion_id).values_list("pk", flat=True))
+            # FOR NO KEY UPDATE (as the patient's lock below): an upload's deferred foreign-key checks take FOR KEY
+            # SHARE on the lesion at commit, which this lock must not block (see patient_outliers_refresh).
+            list(Lesion.objects.select_for_update(no_key=True).filter(pk=lesion_id).values_list("pk", flat=True))
             done = Prediction.objects.filter(
                 image__lesion_id=lesion_id, status=Prediction.Status.DONE, melanoma_probability__isnull=False
             )
@@ -348,7 +350,11 @@ def patient_outliers_refresh(*, patient_ids) -> None:
 
     for patient_id in sorted({i for i in patient_ids if i is not None}):
         with transaction.atomic():
-            list(Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk", flat=True))
+            # FOR NO KEY UPDATE, here and on the lesion: they serialise two refreshes of one patient or lesion, and
+            # never block the FOR KEY SHARE an upload's deferred foreign-key checks take at commit. With FOR UPDATE
+            # an upload (patient row updated, then at commit its check on the lesion) and a worker (lesion locked,
+            # then the patient) deadlocked (tests/reliability item 10).
+            list(Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk", flat=True))
             scores = {o.prediction_id: o.score for o in lesion_outliers(patient_ids=[patient_id]).values()}
             Prediction.objects.filter(image__lesion__patient_id=patient_id, outlier_score__isnull=False).exclude(
                 pk__in=list(scores)
