@@ -89,7 +89,8 @@ class Review(models.Model):
         indexes = [models.Index(fields=["prediction", "kind"])]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(management__in=[m.value for m in FOLLOW_UP_KINDS]) | Q(follow_up_date__isnull=False),
+                # Sorted: a set iterates in a per-process order, which made makemigrations see a change at random.
+                condition=~Q(management__in=sorted(m.value for m in FOLLOW_UP_KINDS)) | Q(follow_up_date__isnull=False),
                 name="follow_up_kinds_have_a_date",
             ),
             # One open draft per reader and result: "open my read" returns it rather than adding another.
