@@ -142,7 +142,7 @@ def database():
 def services(tmp_path):
     """Redis and moto, each on a spare loopback port; everything started is stopped at the end."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        pytest.fail("redis-server is needed to start this test's own Redis (Debian: apt install redis-server)")
     logs = tmp_path / "logs"
     logs.mkdir()
     started: list[Process] = []

@@ -23,8 +23,9 @@ def jpeg_bytes(img: Image.Image, **save_kwargs) -> bytes:
 @pytest.fixture(scope="session")
 def photo() -> Image.Image:
     """A real photograph (scikit-learn's bundled sample), 640×427."""
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
-    return Image.fromarray(sklearn_datasets.load_sample_image("china.jpg"))
+    import sklearn.datasets
+
+    return Image.fromarray(sklearn.datasets.load_sample_image("china.jpg"))
 
 
 @pytest.fixture

@@ -109,7 +109,9 @@ def test_a_multiclass_engine_reports_named_class_probabilities(tmp_path, lesion_
     assert result.probability == pytest.approx(result.class_probs["melanoma"])
 
 
-@pytest.mark.skipif(not ISIC_DEV.is_dir(), reason="needs ../shared/data/isic-dev")
+@pytest.mark.skipif(
+    not ISIC_DEV.is_dir(), reason="needs the real images in ../shared/data/isic-dev, which a clone does not have"
+)
 def test_real_dermoscopy_images_are_scored(onnx_engine):
     paths = sorted(ISIC_DEV.glob("*.jpg"))[:8]
     results = onnx_engine.analyse([os.fspath(p) for p in paths])

@@ -16,8 +16,6 @@ from classifier.inference.ood import fit_stats, lesion_outlier_scores, ood_score
 from classifier.inference.testing import SAMPLES, make_imagenet_artifact, natural_photos
 from training.core import ood as ood_command
 
-pytest.importorskip("skimage", reason="scikit-image (requirements-dev.txt) ships the natural photos")
-
 # Every third sample image (by name) is held out; the rest is the "training folder".
 DERMOSCOPY = sorted(SAMPLES.glob("*.jpg"))
 HELD_OUT = DERMOSCOPY[::3]

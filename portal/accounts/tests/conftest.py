@@ -15,7 +15,7 @@ from .google_keys import GoogleKeys
 def auth_emulator(tmp_path_factory):
     """One real Firebase Auth emulator for the session. Fails (never skips) when Node is here but it won't start."""
     if not node_available():
-        pytest.skip("Node.js and npm are needed for the Firebase Auth emulator")
+        pytest.fail("Node.js and npm are needed for the Firebase Auth emulator (`make firebase-tools`)")
     emulator = AuthEmulator(tmp_path_factory.mktemp("firebase-emulator"))
     emulator.start()
     yield emulator
