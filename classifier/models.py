@@ -117,6 +117,8 @@ REFER_RANK = models.Case(
 WAITING_SINCE = Coalesce("finished_at", "created_at")
 # Lesions never compared (fewer than 3 analysed lesions in the patient) sort after every compared one.
 OUTLIER_KEY = Coalesce("outlier_score", models.Value(-1.0), output_field=models.FloatField())
+# The risk order (refer first, then the higher probability, the longer wait, the id) as index keys.
+RISK_KEYS = (REFER_RANK, F("melanoma_probability").desc(), WAITING_SINCE, F("id"))
 
 
 class Prediction(models.Model):
@@ -247,22 +249,11 @@ class Prediction(models.Model):
             models.Index(fields=["status", "queued_at"]),
             # The worklist reads the clinic's current results only: a few per lesion at most are flagged.
             models.Index(fields=["image"], condition=models.Q(lesion_latest=True), name="prediction_lesion_latest"),
-            models.Index(
-                F("clinic"),
-                REFER_RANK,
-                F("melanoma_probability").desc(),
-                WAITING_SINCE,
-                F("id"),
-                condition=CURRENT_RESULT,
-                name="prediction_worklist_risk",
-            ),
+            models.Index(F("clinic"), *RISK_KEYS, condition=CURRENT_RESULT, name="prediction_worklist_risk"),
             models.Index(
                 F("clinic"),
                 OUTLIER_KEY.desc(),
-                REFER_RANK,
-                F("melanoma_probability").desc(),
-                WAITING_SINCE,
-                F("id"),
+                *RISK_KEYS,
                 condition=CURRENT_RESULT,
                 name="prediction_worklist_outlier",
             ),
@@ -279,8 +270,7 @@ class Prediction(models.Model):
         super().save(*args, **kwargs)
         if self.status == self.Status.DONE:
             lesion_latest_refresh(lesion_ids=[self.image.lesion_id])
-            if self.image.lesion_id is not None:
-                patient_outliers_refresh(patient_ids=[self.image.lesion.patient_id])
+            patient_outliers_refresh(lesion_ids=[self.image.lesion_id])
 
 
 class BatchRejectedFile(models.Model):
@@ -336,19 +326,22 @@ def lesion_latest_refresh(*, lesion_ids) -> None:
                 Prediction.objects.filter(pk=latest, lesion_latest=False).update(lesion_latest=True)
 
 
-def patient_outliers_refresh(*, patient_ids) -> None:
-    """Store each lesion's within-patient outlier score (`Prediction.outlier_score`) for these patients: the
+def patient_outliers_refresh(*, lesion_ids) -> None:
+    """Store each lesion's within-patient outlier score (`Prediction.outlier_score`) for these lesions' patients: the
     score the case history shows (classifier.selectors.lesion_outliers, the one definition), on the result it
     was computed from; every other result of the patient is cleared. Run after a result is stored, in the same
     transaction: each patient's row is locked (in id order) while it is recomputed, so of two results for one
     patient stored at once the later commit sees the earlier and the stored scores are those of all results."""
     from django.db import transaction
 
-    from portal.records.models import Patient
+    from portal.records.models import Lesion, Patient
 
     from .selectors import lesion_outliers
 
-    for patient_id in sorted({i for i in patient_ids if i is not None}):
+    patient_ids = Lesion.objects.filter(pk__in=[i for i in lesion_ids if i is not None]).values_list(
+        "patient_id", flat=True
+    )
+    for patient_id in sorted(set(patient_ids)):
         with transaction.atomic():
             # FOR NO KEY UPDATE, here and on the lesion: they serialise two refreshes of one patient or lesion, and
             # never block the FOR KEY SHARE an upload's deferred foreign-key checks take at commit. With FOR UPDATE

@@ -23,7 +23,6 @@ from django.utils import timezone
 from portal.audit.models import Action
 from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
-from portal.records.models import Lesion
 
 from .heatmaps import cam_pack
 from .inference.artifact import (
@@ -235,7 +234,7 @@ def prediction_store_result(
     *, prediction: Prediction, result, finish_batch: bool = True, refresh_outliers: bool = True
 ) -> bool:
     """Stores a finished analysis. Idempotent: only a running prediction takes a result. A caller that stores
-    several results at once passes ``refresh_outliers=False`` and calls ``patients_outliers_refresh`` once."""
+    several results at once passes ``refresh_outliers=False`` and calls ``patient_outliers_refresh`` once."""
     version = prediction.model_version
     probability = float(result.probability)
     decision = risk_decide(clinic_id=prediction.image.clinic_id, model_version=version, probability=probability)
@@ -280,19 +279,11 @@ def prediction_store_result(
     if updated:
         lesion_latest_refresh(lesion_ids=[prediction.image.lesion_id])
         if refresh_outliers:
-            patients_outliers_refresh(lesion_ids=[prediction.image.lesion_id])
+            patient_outliers_refresh(lesion_ids=[prediction.image.lesion_id])
         send_after_commit(prediction_finished, prediction_id=prediction.pk)
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)
     return bool(updated)
-
-
-def patients_outliers_refresh(*, lesion_ids) -> None:
-    """Re-score the odd one out among the lesions of these lesions' patients (the worklist's sort key)."""
-    patient_ids = Lesion.objects.filter(pk__in=[i for i in lesion_ids if i is not None]).values_list(
-        "patient_id", flat=True
-    )
-    patient_outliers_refresh(patient_ids=list(patient_ids))
 
 
 def prediction_quality_dismiss(*, user, prediction: Prediction) -> Prediction:

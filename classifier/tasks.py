@@ -21,7 +21,7 @@ from portal.records.jpeg import with_orientation
 
 from . import services
 from .model_store import model_files_local
-from .models import ModelVersion, Prediction
+from .models import ModelVersion, Prediction, patient_outliers_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _analyse(claimed: list[Prediction]) -> None:
                         prediction=prediction, result=result, finish_batch=False, refresh_outliers=False
                     )
             # Then each patient's odd-one-out scores once, patients in id order (after every lesion lock).
-            services.patients_outliers_refresh(lesion_ids=[p.image.lesion_id for p, _ in stored])
+            patient_outliers_refresh(lesion_ids=[p.image.lesion_id for p, result in stored if not result.error])
         for batch_id in {p.batch_id for p in readable if p.batch_id}:
             services.batch_finish_if_complete(batch_id)
 

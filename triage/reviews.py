@@ -38,25 +38,46 @@ def current_reviews() -> QuerySet[Review]:
     return Review.objects.filter(signed_at__isnull=False).exclude(Exists(newer))
 
 
+def _first_reads_needing_a_second(reads: QuerySet[Review]) -> QuerySet[Review]:
+    return reads.filter(kind=ReadKind.FIRST, needs_second_read=True)
+
+
+def _second_reads(reads: QuerySet[Review]) -> QuerySet[Review]:
+    return reads.filter(kind=ReadKind.SECOND)
+
+
+def _follow_ups_due(reads: QuerySet[Review]) -> QuerySet[Review]:
+    return reads.filter(management__in=[m.value for m in FOLLOW_UP_KINDS], follow_up_date__lte=timezone.localdate())
+
+
+def reads_required(kind: str) -> QuerySet[Review] | None:
+    """The current reads a result must have to pass review filter `kind` (a necessary condition built from the
+    same pieces as the filter's aliases), so a queue can start from them; None: no read is required."""
+    pieces = {
+        "awaiting_second_read": _first_reads_needing_a_second,
+        "disagreement": _second_reads,
+        "follow_up_due": _follow_ups_due,
+    }
+    return pieces[kind](current_reviews()) if kind in pieces else None
+
+
 def annotate_reads(qs: QuerySet, *, prediction: str = "pk", names=None) -> QuerySet:
     """Adds has_first, awaiting_second_read, disagreement and follow_up_due to a queryset of predictions
     (`prediction` is the path to the prediction's id) as aliases: usable in filters, never selected. `names`
     limits them to what a filter reads (`READS_USED_BY`): building the unused correlated subqueries was most of a
     worklist count's time at 40,000 lesions."""
     mine = current_reviews().filter(prediction=OuterRef(prediction))
-    first, second = mine.filter(kind=ReadKind.FIRST), mine.filter(kind=ReadKind.SECOND)
+    first, second = mine.filter(kind=ReadKind.FIRST), _second_reads(mine)
     expressions = {
         "has_first": lambda: Exists(first),
-        "first_needs_second": lambda: Exists(first.filter(needs_second_read=True)),
+        "first_needs_second": lambda: Exists(_first_reads_needing_a_second(mine)),
         "has_second": lambda: Exists(second),
         "has_resolution": lambda: Exists(mine.filter(kind__in=[ReadKind.THIRD, ReadKind.CONSENSUS])),
         "first_assessment": lambda: Subquery(first.values("assessment")[:1]),
         "first_management": lambda: Subquery(first.values("management")[:1]),
         "second_assessment": lambda: Subquery(second.values("assessment")[:1]),
         "second_management": lambda: Subquery(second.values("management")[:1]),
-        "follow_up_due": lambda: Exists(
-            mine.filter(management__in=[m.value for m in FOLLOW_UP_KINDS], follow_up_date__lte=timezone.localdate())
-        ),
+        "follow_up_due": lambda: Exists(_follow_ups_due(mine)),
     }
     return qs.alias(**{name: expressions[name]() for name in (expressions if names is None else names)})
 

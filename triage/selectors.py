@@ -16,16 +16,16 @@ from portal.records.models import Outcome as ClinicalOutcome
 from portal.records.selectors import _deny, clinic_filter, lesion_get
 
 from .followup import annotate_crossing, crossed_upward, visit_results
-from .models import BIOPSY_KINDS, FOLLOW_UP_KINDS, ReadKind, Review
+from .models import BIOPSY_KINDS, ReadKind, Review
 from .reviews import (
     READS_USED_BY,
     annotate_biopsy,
     annotate_reads,
     awaiting_biopsy_q,
     awaiting_second_read_q,
-    current_reviews,
     disagreement_q,
     follow_up_due_q,
+    reads_required,
     state_of,
     unreviewed_q,
 )
@@ -38,29 +38,6 @@ class WorklistFilter(TextChoices):
     DISAGREEMENT = "disagreement", "Disagreement between readers"
     FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
     AWAITING_BIOPSY = "awaiting_biopsy", "Awaiting biopsy"
-
-
-def _signed_first_reads_needing_a_second() -> QuerySet[Review]:
-    return current_reviews().filter(kind=ReadKind.FIRST, needs_second_read=True)
-
-
-def _signed_second_reads() -> QuerySet[Review]:
-    return current_reviews().filter(kind=ReadKind.SECOND)
-
-
-def _signed_follow_ups_due() -> QuerySet[Review]:
-    return current_reviews().filter(
-        management__in=[m.value for m in FOLLOW_UP_KINDS], follow_up_date__lte=timezone.localdate()
-    )
-
-
-# A necessary condition of each review filter (reviews.py), as the reads it needs: a narrowing, never a second
-# definition (the filter itself still decides).
-_NEEDS_A_READ = {
-    WorklistFilter.AWAITING_SECOND_READ: _signed_first_reads_needing_a_second,
-    WorklistFilter.DISAGREEMENT: _signed_second_reads,
-    WorklistFilter.FOLLOW_UP_DUE: _signed_follow_ups_due,
-}
 
 
 class WorklistSort(TextChoices):
@@ -89,9 +66,9 @@ def _queue(*, user, kind: WorklistFilter, sort: WorklistSort = WorklistSort.RISK
     qs = Prediction.objects.filter(clinic_filter(user=user, field="clinic"), CURRENT_RESULT)
     # The filters that need a signed read start from the reads that can satisfy them: a clinic that has
     # reviewed most of its lesions then counts its few open second reads, not every reviewed lesion.
-    needs = _NEEDS_A_READ.get(kind)
-    if needs is not None:
-        qs = qs.filter(pk__in=needs().values("prediction"))
+    required = reads_required(kind)
+    if required is not None:
+        qs = qs.filter(pk__in=required.values("prediction"))
     if kind == WorklistFilter.AWAITING_BIOPSY:
         # Only lesions that ever had a biopsy decision signed can await one: the per-row subqueries of
         # annotate_biopsy then run on those few rows, not on every lesion of the clinic.

@@ -309,9 +309,9 @@ class Engine:
             tensor = self.preprocess.normalize(np.asarray(crop))
         except ImageDecodeError as exc:
             result.error = str(exc)
-            result.decode_ms = (time.perf_counter() - start) * 1000.0
             return None
-        result.decode_ms = (time.perf_counter() - start) * 1000.0
+        finally:
+            result.decode_ms = (time.perf_counter() - start) * 1000.0
         start = time.perf_counter()
         # The gate's thresholds were measured on a 224 px crop: a model of another size gets the same centre
         # square at 224 rather than its own crop rescaled (which would soften it).
