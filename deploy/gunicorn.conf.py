@@ -1,5 +1,7 @@
 """gunicorn for the `web` container (deploy/entrypoint.sh). Sized from the environment (.env.example)."""
 
+import ctypes
+import ctypes.util
 import os
 
 # All interfaces inside the container: only the proxy, on the compose network, can reach it.
@@ -9,6 +11,16 @@ def _setting(name: str, default: str) -> str:
     # .env.example leaves some of these empty; empty means the default, as in the Procfile.
     return os.environ.get(name) or default
 
+
+# A full decode of a 49 MP upload is 147 MB, allocated by Pillow in 16 MB blocks. glibc raises its mmap threshold
+# each time such a block is freed, so later blocks come from per-thread heaps that keep the memory, and a worker's
+# peak then depended on which threads had decoded (617–804 MB in tests/reliability/test_decode_memory.py runs).
+# A fixed threshold (which also turns the dynamic one off) keeps every block mmapped and returned when freed.
+# Set here, in the master before it forks: the workers inherit it. Not glibc (e.g. musl): nothing to set.
+_M_MMAP_THRESHOLD = -3
+_libc = ctypes.util.find_library("c")
+if _libc and hasattr(ctypes.CDLL(_libc), "mallopt"):
+    ctypes.CDLL(_libc).mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
 
 bind = f"{_setting('NAEVUS_HOST', '0.0.0.0')}:{_setting('NAEVUS_PORT', '8000')}"  # noqa: S104
 workers = int(_setting("NAEVUS_WEB_WORKERS", "3"))
