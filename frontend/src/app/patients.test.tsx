@@ -155,7 +155,9 @@ describe('patients list', () => {
     await user.click(screen.getByRole('button', { name: 'Save changes' }));
 
     await waitFor(() => expect(router.state.location.pathname).toBe('/patients/7'));
-    expect(await screen.findByText('Family history of melanoma')).toBeInTheDocument();
+    // The case history first (its heading), then the saved notes on it: a failure says which was missing.
+    expect(await screen.findByRole('heading', { name: 'Jean Dupont' })).toBeInTheDocument();
+    expect(screen.getByText('Family history of melanoma')).toBeInTheDocument();
     expect(patches).toEqual([
       { mrn: 'MRN-0007', name: 'Jean Dupont', sex: 'male', birth_year: 1961, notes: 'Family history of melanoma' },
     ]);

@@ -9,8 +9,11 @@ import { setUnauthorizedHandler } from '@/lib/api-client';
 
 import { server } from './server';
 
-// CI shares two cores with a Django server and a worker; the 1 s default makes findBy* flaky under that load.
-configure({ asyncUtilTimeout: 5000 });
+// CI shares two cores with a Django server and a worker; the 1 s default makes findBy* flaky under that load,
+// and 5 s failed once (a case history that had not rendered when the suite ran right after the reliability
+// suite, 1.6 s for the whole test here). A wait that is longer only when the answer is late: a missing element
+// still fails, 10 s later. Below the 15 s test timeout (vite.config.ts), so the findBy's message is what shows.
+configure({ asyncUtilTimeout: 10_000 });
 
 // jsdom lacks the layout APIs Mantine relies on; these inert versions are enough for rendering.
 Object.defineProperty(window, 'matchMedia', {
