@@ -308,9 +308,13 @@ def lesion_latest_refresh(*, lesion_ids) -> None:
     lesion stored at once leave exactly one flagged."""
     from django.db import transaction
 
+    from portal.core.clinic_changes import clinic_changed
     from portal.records.models import Lesion
 
-    for lesion_id in sorted({i for i in lesion_ids if i is not None}):
+    lesion_ids = sorted({i for i in lesion_ids if i is not None})
+    # The worklist's counts read these flags: their clinics' cached counts are stale from here on.
+    clinic_changed(*Lesion.objects.filter(pk__in=lesion_ids).values_list("patient__clinic_id", flat=True).distinct())
+    for lesion_id in lesion_ids:
         with transaction.atomic():
             # FOR NO KEY UPDATE (as the patient's lock below): an upload's deferred foreign-key checks take FOR KEY
             # SHARE on the lesion at commit, which this lock must not block (see patient_outliers_refresh).

@@ -54,7 +54,13 @@ class WorklistApi(GenericAPIView):
 
     @extend_schema(operation_id="worklist_list", parameters=[FILTER, SORT], responses=WorklistItemSerializer(many=True))
     def get(self, request):
-        page = self.paginate_queryset(selectors.worklist_list(user=request.user, **_queue_params(request)))
+        params = _queue_params(request)
+        page = self.paginator.paginate_queryset(
+            selectors.worklist_list(user=request.user, **params),
+            request,
+            view=self,
+            count=selectors.worklist_total(user=request.user, kind=params["kind"]),
+        )
         selectors.worklist_page_marks(page)
         return self.get_paginated_response(WorklistItemSerializer(page, many=True).data)
 

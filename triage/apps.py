@@ -7,3 +7,8 @@ class TriageConfig(AppConfig):
 
     name = "triage"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import receivers
+
+        receivers.connect()

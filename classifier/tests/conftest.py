@@ -113,6 +113,11 @@ def worker_env(transactional_db, broker_url, settings, tmp_path):
         "NAEVUS_VISIBILITY_TIMEOUT": "8",
         "OMP_NUM_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
+        # Each process a test starts has its own cache (portal.settings.test: LocMem), so a worker's renewal of a
+        # clinic's stamp would not reach the web processes: the worklist's counts are computed per request here,
+        # as with a cache shared by web and workers (Redis in production, the database in `make run`) they are
+        # once anything changes. Their cache is tested in one process (triage/tests/test_worklist_api.py).
+        "NAEVUS_WORKLIST_COUNTS_TTL": "0",
     }
 
 

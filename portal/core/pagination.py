@@ -1,5 +1,16 @@
+from functools import partial
+
+from django.core.paginator import Paginator
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
+
+
+class _CountedPaginator(Paginator):
+    """Django's, with the total given instead of counted (a figure the caller already has, e.g. cached)."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -25,9 +36,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_page_size(self, request):
         return self._bounded(request, self.page_size_query_param, self.max_page_size) or self.page_size
 
-    def paginate_queryset(self, queryset, request, view=None):
+    def paginate_queryset(self, queryset, request, view=None, *, count: int | None = None):
+        """`count`: the queryset's size when the caller knows it (no COUNT query then)."""
         self._bounded(request, self.page_query_param, None)
-        return super().paginate_queryset(queryset, request, view)
+        if count is None:
+            return super().paginate_queryset(queryset, request, view)
+        self.django_paginator_class = partial(_CountedPaginator, count=count)
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        finally:
+            del self.django_paginator_class
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

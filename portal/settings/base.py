@@ -306,6 +306,11 @@ NAEVUS_SWEEP_STALE_SECONDS = env.float("NAEVUS_SWEEP_STALE_SECONDS", default=300
 # Jobs per task: two model batches of 8, so the worker decodes the second while the model runs the first
 # (classifier/inference/engine.py::Engine.analyse; 2,000-image batch 34 → 40 img/s, bench/pipeline.py).
 NAEVUS_INFERENCE_CHUNK = env.int("NAEVUS_INFERENCE_CHUNK", default=16)
+# The worklist's counts (the navigation's badges and each page's total) are cached per clinic for at most this
+# many seconds; every change the product makes to what they count replaces the clinic's stamp at once
+# (portal/core/clinic_changes.py), so the TTL only bounds a change made around the product (raw SQL). The SPA
+# refreshes the counts every 30 s anyway. 0 turns the cache off.
+NAEVUS_WORKLIST_COUNTS_TTL = env.int("NAEVUS_WORKLIST_COUNTS_TTL", default=10)
 NAEVUS_OPERATING_POINT_BOOTSTRAP = env.int("NAEVUS_OPERATING_POINT_BOOTSTRAP", default=1000)
 # GET /metrics (Prometheus) answers only `Authorization: Bearer <this>`; empty: the endpoint does not exist.
 NAEVUS_METRICS_TOKEN = env("NAEVUS_METRICS_TOKEN", default="")

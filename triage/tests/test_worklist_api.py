@@ -171,7 +171,9 @@ def _disagreeing_reads(lesion, reader):
         "/api/v1/worklist/lesions/{lesion}/",
     ],
 )
-def test_the_worklist_costs_the_same_queries_at_two_data_sizes(as_user, alice, clinic_a, url):
+def test_the_worklist_costs_the_same_queries_at_two_data_sizes(as_user, alice, clinic_a, url, settings):
+    # What computing the counts costs (the cached counts are their own test, below).
+    settings.NAEVUS_WORKLIST_COUNTS_TTL = 0
     version = ModelVersionFactory(threshold=0.5)
     lesion = _result(clinic_a, version, probability=0.9)
     if "filter=" in url:
@@ -225,3 +227,67 @@ def test_a_page_of_the_queue_is_read_in_index_order_not_sorted(alice, clinic_a, 
     assert "using prediction_worklist_" in count_plan and "records_lesionimage" not in count_plan, count_plan
     # Every condition on the result itself is answered by the index, none re-checked row by row from the table.
     assert not [line for line in _scan_of(count_plan, "classifier_prediction") if "Filter:" in line], count_plan
+
+
+def test_the_counts_are_cached_per_clinic_and_every_change_through_the_product_renews_them(
+    as_user, alice, clinic_a, clinic_b
+):
+    """The counts (and a page's total) come from a per-clinic cache entry: a change made around the product (a
+    raw update) is not seen, and each kind of change the product makes is seen at the next request."""
+    from classifier.inference.engine import Result
+    from classifier.services import prediction_store_result
+    from portal.core.clinic_changes import clinic_stamp
+
+    version = ModelVersionFactory(threshold=0.5)
+    first = _result(clinic_a, version, probability=0.9)
+    second = _result(clinic_a, version, probability=0.2)
+    api = as_user(alice)
+
+    def counts():
+        return api.get("/api/v1/worklist/counts/").json()
+
+    assert counts()["unreviewed"] == 2
+    # Around the product: the cached entry answers, for the counts and for the page's total alike.
+    Prediction.objects.filter(image__lesion=second).update(lesion_latest=False)
+    assert counts()["unreviewed"] == 2
+    assert api.get("/api/v1/worklist/").json()["count"] == 2
+    Prediction.objects.filter(image__lesion=second).update(lesion_latest=True)
+
+    # Another clinic's change leaves this clinic's entry alone.
+    stamp = clinic_stamp(clinic_a.pk)
+    _result(clinic_b, version, probability=0.99)
+    assert clinic_stamp(clinic_a.pk) == stamp
+
+    # A result stored by the worker's service (a queryset update: no model signal), a refer.
+    running = Prediction.objects.create(
+        image=LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=clinic_a))),
+        model_version=version,
+        status=Prediction.Status.RUNNING,
+    )
+    assert counts()["unreviewed"] == 2
+    assert prediction_store_result(prediction=running, result=Result(raw_score=0.0, probability=0.8))
+    stored = counts()
+    assert (stored["unreviewed"], stored["refer"]) == (3, 2)
+    assert api.get("/api/v1/worklist/?filter=refer").json()["count"] == 2
+
+    # A review signed through the API takes its lesion out of "unreviewed".
+    prediction = Prediction.objects.get(image__lesion=first, lesion_latest=True)
+    draft = api.post(
+        f"/api/v1/predictions/{prediction.pk}/reviews/", {"assessment": "benign", "management": "excise"}, format="json"
+    ).json()
+    assert api.post(f"/api/v1/reviews/{draft['id']}/sign/").status_code == 200
+    after_review = counts()
+    assert after_review["unreviewed"] == 2
+    assert after_review["awaiting_biopsy"] == 1
+
+    # An outcome recorded through the API ends the wait for the biopsy.
+    recorded = api.post(
+        f"/api/v1/lesions/{first.pk}/outcomes/",
+        {"diagnosis": "nevus", "benign_malignant": "benign", "date": NOW.date().isoformat()},
+    )
+    assert recorded.status_code == 201, recorded.content
+    assert counts()["awaiting_biopsy"] == 0
+
+    # A patient deleted (as the admin does: the ORM, its cascade's signals) takes their lesion's row away.
+    second.patient.delete()
+    assert counts()["unreviewed"] == 1
