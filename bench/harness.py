@@ -226,8 +226,10 @@ class Stack:
              "--save", "", "--appendonly", "no"],
             stdout=open(self.logs / "redis.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+        # The bench process writes records too: its cache is the stack's, so its writes renew the stamps the web
+        # processes cache the worklist's counts under (portal/core/clinic_changes.py).
         os.environ.update(
-            {k: self.env[k] for k in self.env if k.startswith(("DJANGO", "DATABASE", "CELERY", "NAEVUS"))}
+            {k: self.env[k] for k in self.env if k.startswith(("DJANGO", "DATABASE", "CELERY", "NAEVUS", "CACHE"))}
         )
         import django
 

@@ -4,6 +4,8 @@ read of patient data. The filters that read reviews (unreviewed, awaiting second
 follow-up due, awaiting biopsy) share their definitions with one result's state (triage/reviews.py); a row's
 "crossed the threshold" mark shares its definition with the follow-up comparison (triage/followup.py)."""
 
+import logging
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Prefetch, Q, QuerySet, TextChoices
@@ -33,6 +35,8 @@ from .reviews import (
     state_of,
     unreviewed_q,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class WorklistFilter(TextChoices):
@@ -142,11 +146,18 @@ def _counts(*, user) -> dict[str, int]:
     ttl = settings.NAEVUS_WORKLIST_COUNTS_TTL
     if clinic is None or ttl <= 0:
         return compute()
-    key = f"worklist-counts:{clinic.pk}:{timezone.localdate().isoformat()}:{clinic_stamp(clinic.pk)}"
-    counts = cache.get(key)
+    try:
+        key = f"worklist-counts:{clinic.pk}:{timezone.localdate().isoformat()}:{clinic_stamp(clinic.pk)}"
+        counts = cache.get(key)
+    except Exception:  # noqa: BLE001 — a cache that is down costs the computation, never the answer
+        logger.warning("worklist counts of clinic %s computed without the cache", clinic.pk, exc_info=True)
+        return compute()
     if counts is None:
         counts = compute()
-        cache.set(key, counts, ttl)
+        try:
+            cache.set(key, counts, ttl)
+        except Exception:  # noqa: BLE001
+            logger.warning("worklist counts of clinic %s not cached", clinic.pk, exc_info=True)
     return counts
 
 

@@ -291,3 +291,27 @@ def test_the_counts_are_cached_per_clinic_and_every_change_through_the_product_r
     # A patient deleted (as the admin does: the ORM, its cascade's signals) takes their lesion's row away.
     second.patient.delete()
     assert counts()["unreviewed"] == 1
+
+
+def test_with_the_cache_down_results_are_still_stored_and_the_counts_still_answer(as_user, alice, clinic_a, settings):
+    from classifier.inference.engine import Result
+    from classifier.services import prediction_store_result
+
+    version = ModelVersionFactory(threshold=0.5)
+    _result(clinic_a, version, probability=0.9)
+    running = Prediction.objects.create(
+        image=LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=clinic_a))),
+        model_version=version,
+        status=Prediction.Status.RUNNING,
+    )
+    api = as_user(alice)  # signs in while the cache is up (sign-in counts failures in it)
+    # A Redis that is not there (port 9: nothing listens): every cache call raises.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+
+    assert prediction_store_result(prediction=running, result=Result(raw_score=0.0, probability=0.2))
+    response = api.get("/api/v1/worklist/counts/")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["unreviewed"] == 2
