@@ -1,6 +1,5 @@
-"""A lesion's visits over time: one definition for the follow-up comparison (in Python) and for the
-worklist's "crossed the threshold" mark (as queryset expressions), so that the list and the comparison
-never disagree.
+"""A lesion's visits over time: one definition, in Python, for the follow-up comparison and for the
+worklist's "crossed the threshold" mark, so that the list and the comparison never disagree.
 
 - a visit is one image of the lesion that has a done result; its date is when the image was taken
   (`captured_at`), else when it was uploaded; visits are ordered by that date, then by the image's id;
@@ -9,52 +8,43 @@ never disagree.
   model version's, or the clinic's operating point for that version) and the later visit's is at or above
   its own. Each side is judged on its own threshold: two versions do not share a scale."""
 
-from django.db.models import BooleanField, Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 
 from classifier.models import Prediction
 
 
-def visit_results(*, lesion) -> QuerySet[Prediction]:
-    """Every done result of the lesion (an id or an OuterRef), newest visit first and, within one image,
-    newest result first: the first row per image is that visit's result."""
+def _visit_rows(**lesions) -> QuerySet[Prediction]:
     return (
         Prediction.objects.filter(
-            image__lesion=lesion,
-            status=Prediction.Status.DONE,
-            melanoma_probability__isnull=False,
-            threshold__isnull=False,
+            **lesions, status=Prediction.Status.DONE, melanoma_probability__isnull=False, threshold__isnull=False
         )
-        .annotate(visit_at=Coalesce("image__captured_at", "image__uploaded_at"))
+        .annotate(visit_at=Coalesce("image__captured_at", "image__uploaded_at"), lesion_id=F("image__lesion_id"))
         .order_by("-visit_at", "-image_id", "-finished_at", "-id")
     )
+
+
+def visit_results(*, lesion) -> QuerySet[Prediction]:
+    """Every done result of the lesion, newest visit first and, within one image, newest result first: the
+    first row per image is that visit's result."""
+    return _visit_rows(image__lesion=lesion)
 
 
 def crossed_upward(*, earlier: Prediction, later: Prediction) -> bool:
     return earlier.melanoma_probability < earlier.threshold and later.melanoma_probability >= later.threshold
 
 
-def annotate_crossing(qs: QuerySet, *, lesion: str = "image__lesion") -> QuerySet:
-    """Adds crossed_threshold_upward (between the lesion's two latest visits) to a queryset (`lesion` is
-    the path to the lesion's id): five correlated subqueries, whatever the size."""
-    visits = visit_results(lesion=OuterRef(lesion))
-    qs = qs.annotate(
-        last_visit_image=Subquery(visits.values("image_id")[:1]),
-        last_probability=Subquery(visits.values("melanoma_probability")[:1]),
-        last_threshold=Subquery(visits.values("threshold")[:1]),
-    )
-    previous = visit_results(lesion=OuterRef(lesion)).exclude(image_id=OuterRef("last_visit_image"))
-    qs = qs.annotate(
-        previous_probability=Subquery(previous.values("melanoma_probability")[:1]),
-        previous_threshold=Subquery(previous.values("threshold")[:1]),
-    )
-    return qs.annotate(
-        crossed_threshold_upward=Case(
-            When(
-                Q(previous_probability__lt=F("previous_threshold"), last_probability__gte=F("last_threshold")),
-                then=Value(True),
-            ),
-            default=Value(False),
-            output_field=BooleanField(),
-        )
-    )
+def crossings(*, lesion_ids) -> dict[int, bool]:
+    """Whether each lesion's latest visit crossed its threshold upward from the one before (`crossed_upward`
+    on each lesion's two newest visits, as the comparison judges them), for a page of lesions: one query."""
+    newest: dict[int, list[Prediction]] = {lesion_id: [] for lesion_id in lesion_ids}
+    seen: set[int] = set()
+    rows = _visit_rows(image__lesion__in=lesion_ids).only("id", "image_id", "melanoma_probability", "threshold")
+    for result in rows:  # the first row of each image is that visit's result
+        if result.image_id not in seen:
+            seen.add(result.image_id)
+            newest[result.lesion_id].append(result)
+    return {
+        lesion_id: len(visits) >= 2 and crossed_upward(earlier=visits[1], later=visits[0])
+        for lesion_id, visits in newest.items()
+    }

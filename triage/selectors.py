@@ -21,7 +21,7 @@ from portal.records.models import Lesion, LesionImage
 from portal.records.models import Outcome as ClinicalOutcome
 from portal.records.selectors import _deny, clinic_filter, lesion_get
 
-from .followup import annotate_crossing, crossed_upward, visit_results
+from .followup import crossed_upward, crossings, visit_results
 from .models import BIOPSY_KINDS, ReadKind, Review
 from .reviews import (
     READS_USED_BY,
@@ -115,18 +115,30 @@ def worklist_list(
     not annotations of this queryset: their joins would stay in the paginator's count, which then reads every
     image of the clinic instead of one index (55 → 14 ms at 40,000 lesions)."""
     audit_record(user=user, action=Action.READ, object_type="worklist", object_id=kind)
-    return _queue(user=user, kind=kind, sort=sort).select_related("model_version", "image__lesion__patient")
+    return (
+        _queue(user=user, kind=kind, sort=sort)
+        .select_related("model_version", "image__lesion__patient")
+        .defer(*_UNLISTED)
+    )
+
+
+# What a row never shows, left in the database: the image's embedding (5 kB) and the model version's definition,
+# metrics and plots (a trained model's are the largest JSON in the row, parsed per row otherwise).
+_UNLISTED = (
+    "embedding",
+    *(
+        f"model_version__{name}"
+        for name in ("preprocess", "class_names", "calibration", "metrics", "plots", "notes", "artifact_path",
+                     "onnx_path", "onnx_sha256")
+    ),
+)  # fmt: skip
 
 
 def worklist_page_marks(rows: list[Prediction]) -> list[Prediction]:
     """Sets `crossed_threshold_upward` on a page of the queue (one query, whatever the page size)."""
-    crossed = dict(
-        annotate_crossing(Prediction.objects.filter(pk__in=[row.pk for row in rows])).values_list(
-            "pk", "crossed_threshold_upward"
-        )
-    )
+    crossed = crossings(lesion_ids=[row.image.lesion_id for row in rows])
     for row in rows:
-        row.crossed_threshold_upward = crossed[row.pk]
+        row.crossed_threshold_upward = crossed[row.image.lesion_id]
     return rows
 
 
