@@ -37,9 +37,11 @@ def crossed_upward(*, earlier: Prediction, later: Prediction) -> bool:
 def crossings(*, lesion_ids) -> dict[int, bool]:
     """Whether each lesion's latest visit crossed its threshold upward from the one before (`crossed_upward`
     on each lesion's two newest visits, as the comparison judges them), for a page of lesions: one query."""
-    newest: dict[int, list[Prediction]] = {lesion_id: [] for lesion_id in lesion_ids}
+    newest: dict[int, list] = {lesion_id: [] for lesion_id in lesion_ids}
     seen: set[int] = set()
-    rows = _visit_rows(image__lesion__in=lesion_ids).only("id", "image_id", "melanoma_probability", "threshold")
+    rows = _visit_rows(image__lesion__in=lesion_ids).values_list(
+        "image_id", "lesion_id", "melanoma_probability", "threshold", named=True
+    )
     for result in rows:  # the first row of each image is that visit's result
         if result.image_id not in seen:
             seen.add(result.image_id)

@@ -122,10 +122,11 @@ def worklist_list(
     )
 
 
-# What a row never shows, left in the database: the image's embedding (5 kB) and the model version's definition,
-# metrics and plots (a trained model's are the largest JSON in the row, parsed per row otherwise).
+# What a row never shows, left in the database: the image's embedding (5 kB), the patient's notes and the model
+# version's definition, metrics and plots (a trained model's are the largest JSON in the row, parsed per row otherwise).
 _UNLISTED = (
     "embedding",
+    "image__lesion__patient__notes",
     *(
         f"model_version__{name}"
         for name in ("preprocess", "class_names", "calibration", "metrics", "plots", "notes", "artifact_path",
