@@ -19,6 +19,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -42,33 +43,62 @@ def backoff_seconds(attempts: int) -> float:
     return min(base * 2 ** max(attempts - 1, 0), float(_setting("NAEVUS_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)))
 
 
-def endpoint_url_check(url: str) -> None:
+def endpoint_url_check(url: str) -> str:
     """Refuses what a clinic admin must not make the server call: another scheme than https (http only
     where `NAEVUS_WEBHOOK_ALLOW_HTTP`), and a host that resolves to a loopback, private, link-local or
     otherwise non-public address (the cloud metadata service, the database, Redis), unless
     `NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS` (a hospital's receiver on its own network). Checked when an
-    endpoint is saved and again before each attempt (the name may resolve elsewhere by then)."""
+    endpoint is saved and again before each attempt (the name may resolve elsewhere by then). Returns the
+    checked address the attempt must connect to (`_post_pinned`): resolving the name a second time to
+    connect would let a DNS answer that changed in between (rebinding) reach an address never checked."""
     parts = urlsplit(url)
     allowed = {"https", "http"} if _setting("NAEVUS_WEBHOOK_ALLOW_HTTP", False) else {"https"}
     if parts.scheme not in allowed or not parts.hostname:
         raise ApplicationError(
             f"Webhook URLs must use {' or '.join(sorted(allowed))}.", code="webhook_url_scheme", status=400
         )
-    if _setting("NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", False):
-        return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
         raise ApplicationError("The webhook host does not resolve.", code="webhook_url_host", status=400) from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ApplicationError(
-                "The webhook host resolves to a non-public address; "
-                "set NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS to send inside your network.",
-                code="webhook_url_private",
-                status=400,
-            )
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not _setting("NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", False) and not all(a.is_global for a in addresses):
+        raise ApplicationError(
+            "The webhook host resolves to a non-public address; "
+            "set NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS to send inside your network.",
+            code="webhook_url_private",
+            status=400,
+        )
+    return str(addresses[0])
+
+
+class _PinnedHostAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with TLS (SNI and the certificate's name) checked against `hostname` while the
+    connection goes to an address literal."""
+
+    def __init__(self, hostname: str):
+        self._hostname = hostname
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["server_hostname"] = self._hostname
+        kwargs["assert_hostname"] = self._hostname
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _post_pinned(url: str, address: str, *, headers: dict, **kwargs) -> requests.Response:
+    """POSTs to `url` over a connection to `address` (the one `endpoint_url_check` approved): the URL's host
+    goes in the Host header and, for https, in SNI and the certificate check. requests and urllib3 do the
+    HTTP and TLS; only where they connect is fixed here."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
+    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    with requests.Session() as session:
+        session.mount(f"{parts.scheme}://", _PinnedHostAdapter(parts.hostname))
+        return session.post(parts._replace(netloc=netloc).geturl(), headers={**headers, "Host": host}, **kwargs)
 
 
 def event_emit(*, clinic_id: int, event: Event, data: dict) -> list[int]:
@@ -137,9 +167,10 @@ def delivery_attempt(delivery_id: int) -> Attempt | None:
         error = "endpoint disabled"
     else:
         try:
-            endpoint_url_check(endpoint.url)
-            response = requests.post(
+            address = endpoint_url_check(endpoint.url)
+            response = _post_pinned(
                 endpoint.url,
+                address,
                 data=body,
                 headers={
                     "Content-Type": "application/json",

@@ -296,3 +296,118 @@ def test_a_clinic_admin_registers_an_endpoint_for_their_clinic_and_sees_its_deli
     assert endpoint.secret in page and "HTTP 500" in page
     listing = client.get("/admin/webhooks/delivery/").content.decode()
     assert "HTTP 500" in listing and "Failed (gave up)" in listing
+
+
+def _resolver(monkeypatch, name: str, answers: list[str]) -> list[str]:
+    """`name` resolves to each of `answers` in turn (the last one from then on); every other name as before.
+    A DNS server that changes its answer cannot run here: this replaces the process's one resolver
+    (socket.getaddrinfo), which both the check and urllib3's connect call. Returns the answers given."""
+    import socket
+
+    real, given = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        given.append(answers[min(len(given), len(answers) - 1)])
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (given[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return given
+
+
+@pytest.mark.django_db
+def test_an_attempt_connects_to_the_address_it_checked_not_to_a_second_dns_answer(
+    clinic_a, receiver, settings, monkeypatch
+):
+    """DNS rebinding: the name passes the check with a public address, then answers with the server's own
+    loopback, where a service listens (the receiver here). The attempt must go to the checked address."""
+    from webhooks.services import delivery_attempt, event_emit
+
+    settings.NAEVUS_WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    settings.NAEVUS_WEBHOOK_CONNECT_TIMEOUT = 0.5
+    receiver.start()
+    given = _resolver(monkeypatch, "hook.rebind.test", ["1.1.1.1", "127.0.0.1"])
+    Endpoint.objects.create(
+        clinic=clinic_a, url=f"http://hook.rebind.test:{receiver.port}/naevus-hook", events=[Event.BATCH_DONE.value]
+    )
+    [delivery_id] = event_emit(clinic_id=clinic_a.pk, event=Event.BATCH_DONE, data={"batch_id": 1})
+
+    attempt = delivery_attempt(delivery_id)
+
+    assert receiver.received == []
+    assert given == ["1.1.1.1"]  # resolved once, by the check; the connection used that answer
+    assert attempt.status == Delivery.Status.PENDING
+    assert Delivery.objects.get(pk=delivery_id).error  # the public address did not answer here
+
+
+@pytest.mark.django_db
+def test_a_pinned_attempt_carries_the_names_host_header_to_the_checked_address(clinic_a, receiver, monkeypatch):
+    from webhooks.services import delivery_attempt, event_emit
+
+    receiver.start()  # private networks allowed (the module's settings): 127.0.0.1 passes the check
+    _resolver(monkeypatch, "hook.pinned.test", ["127.0.0.1", "10.255.255.1"])
+    Endpoint.objects.create(
+        clinic=clinic_a, url=f"http://hook.pinned.test:{receiver.port}/naevus-hook", events=[Event.BATCH_DONE.value]
+    )
+    [delivery_id] = event_emit(clinic_id=clinic_a.pk, event=Event.BATCH_DONE, data={"batch_id": 1})
+
+    attempt = delivery_attempt(delivery_id)
+
+    assert attempt.status == Delivery.Status.DELIVERED
+    [received] = receiver.received
+    assert received.headers["Host"] == f"hook.pinned.test:{receiver.port}"
+    assert received.path == "/naevus-hook"
+
+
+@pytest.mark.django_db
+def test_a_pinned_https_attempt_checks_the_certificate_against_the_name_not_the_address(
+    clinic_a, monkeypatch, tmp_path
+):
+    """A TLS receiver on 127.0.0.1 whose certificate (from a throwaway CA, trustme) names only
+    hook.tls.test: the pinned connection sends that name in SNI and verifies the certificate against it."""
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import trustme
+
+    from webhooks.services import delivery_attempt, event_emit
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("hook.tls.test").configure_cert(context)
+    server_names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))  # requests trusts the test CA
+        _resolver(monkeypatch, "hook.tls.test", ["127.0.0.1"])
+        port = server.server_address[1]
+        Endpoint.objects.create(
+            clinic=clinic_a, url=f"https://hook.tls.test:{port}/naevus-hook", events=[Event.BATCH_DONE.value]
+        )
+        [delivery_id] = event_emit(clinic_id=clinic_a.pk, event=Event.BATCH_DONE, data={"batch_id": 1})
+
+        attempt = delivery_attempt(delivery_id)
+
+        assert attempt.status == Delivery.Status.DELIVERED, Delivery.objects.get(pk=delivery_id).error
+        assert server_names == ["hook.tls.test"]
+        assert received == [f"hook.tls.test:{port}"]
+    finally:
+        server.shutdown()
+        server.server_close()
