@@ -304,30 +304,34 @@ UPDATE classifier_prediction SET lesion_latest = TRUE WHERE id IN (
 
 def lesion_latest_refresh(*, lesion_ids) -> None:
     """Flag each lesion's current result (`Prediction.lesion_latest`): its newest image's newest done
-    prediction with a probability. Each lesion's row is locked while it is recomputed, so two results of one
-    lesion stored at once leave exactly one flagged."""
+    prediction with a probability. The lesions' rows are locked (in id order) while they are recomputed, so two
+    results of one lesion stored at once leave exactly one flagged. Four queries whatever the number of lesions
+    (a worker's chunk refreshes all of its lesions at once)."""
     from django.db import transaction
 
     from portal.core.clinic_changes import clinic_changed
     from portal.records.models import Lesion
 
     lesion_ids = sorted({i for i in lesion_ids if i is not None})
-    # The worklist's counts read these flags: their clinics' cached counts are stale from here on.
-    clinic_changed(*Lesion.objects.filter(pk__in=lesion_ids).values_list("patient__clinic_id", flat=True).distinct())
-    for lesion_id in lesion_ids:
-        with transaction.atomic():
-            # FOR NO KEY UPDATE (as the patient's lock below): an upload's deferred foreign-key checks take FOR KEY
-            # SHARE on the lesion at commit, which this lock must not block (see patient_outliers_refresh).
-            list(Lesion.objects.select_for_update(no_key=True).filter(pk=lesion_id).values_list("pk", flat=True))
-            done = Prediction.objects.filter(
-                image__lesion_id=lesion_id, status=Prediction.Status.DONE, melanoma_probability__isnull=False
-            )
-            latest = done.order_by(*LATEST_ORDER).values_list("pk", flat=True).first()
-            Prediction.objects.filter(image__lesion_id=lesion_id, lesion_latest=True).exclude(pk=latest).update(
-                lesion_latest=False
-            )
-            if latest is not None:
-                Prediction.objects.filter(pk=latest, lesion_latest=False).update(lesion_latest=True)
+    if not lesion_ids:
+        return
+    # No savepoint inside a caller's transaction (a round trip each way; a failure fails the caller anyway).
+    with transaction.atomic(savepoint=False):
+        # FOR NO KEY UPDATE (as the patients' lock below): an upload's deferred foreign-key checks take FOR KEY
+        # SHARE on the lesion at commit, which this lock must not block (see patient_outliers_refresh).
+        locked = Lesion.objects.select_for_update(no_key=True, of=("self",)).filter(pk__in=lesion_ids).order_by("pk")
+        # The worklist's counts read these flags: their clinics' cached counts are stale from here on.
+        clinic_changed(*{clinic_id for _, clinic_id in locked.values_list("pk", "patient__clinic_id")})
+        done = Prediction.objects.filter(
+            image__lesion_id__in=lesion_ids, status=Prediction.Status.DONE, melanoma_probability__isnull=False
+        )
+        latest: dict[int, int] = {}
+        for pk, lesion_id in done.order_by(*LATEST_ORDER).values_list("pk", "image__lesion_id"):
+            latest.setdefault(lesion_id, pk)  # the first row of each lesion is its newest
+        Prediction.objects.filter(image__lesion_id__in=lesion_ids, lesion_latest=True).exclude(
+            pk__in=list(latest.values())
+        ).update(lesion_latest=False)
+        Prediction.objects.filter(pk__in=list(latest.values()), lesion_latest=False).update(lesion_latest=True)
 
 
 def patient_outliers_refresh(*, lesion_ids) -> None:
@@ -342,20 +346,22 @@ def patient_outliers_refresh(*, lesion_ids) -> None:
 
     from .selectors import lesion_outliers
 
-    patient_ids = Lesion.objects.filter(pk__in=[i for i in lesion_ids if i is not None]).values_list(
-        "patient_id", flat=True
+    patient_ids = sorted(
+        set(Lesion.objects.filter(pk__in=[i for i in lesion_ids if i is not None]).values_list("patient_id", flat=True))
     )
-    for patient_id in sorted(set(patient_ids)):
-        with transaction.atomic():
-            # FOR NO KEY UPDATE, here and on the lesion: they serialise two refreshes of one patient or lesion, and
-            # never block the FOR KEY SHARE an upload's deferred foreign-key checks take at commit. With FOR UPDATE
-            # an upload (patient row updated, then at commit its check on the lesion) and a worker (lesion locked,
-            # then the patient) deadlocked (tests/reliability item 10).
-            list(Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk", flat=True))
-            scores = {o.prediction_id: o.score for o in lesion_outliers(patient_ids=[patient_id]).values()}
-            Prediction.objects.filter(image__lesion__patient_id=patient_id, outlier_score__isnull=False).exclude(
-                pk__in=list(scores)
-            ).update(outlier_score=None)
-            Prediction.objects.bulk_update(
-                [Prediction(pk=pk, outlier_score=score) for pk, score in scores.items()], ["outlier_score"]
-            )
+    if not patient_ids:
+        return
+    # No savepoint inside a caller's transaction (a round trip each way; a failure fails the caller anyway).
+    with transaction.atomic(savepoint=False):
+        # FOR NO KEY UPDATE, here and on the lesion: they serialise two refreshes of one patient or lesion, and
+        # never block the FOR KEY SHARE an upload's deferred foreign-key checks take at commit. With FOR UPDATE
+        # an upload (patient row updated, then at commit its check on the lesion) and a worker (lesion locked,
+        # then the patient) deadlocked (tests/reliability item 10). All patients in one statement, in id order.
+        list(Patient.objects.select_for_update(no_key=True).filter(pk__in=patient_ids).order_by("pk").values_list("pk"))
+        scores = {o.prediction_id: o.score for o in lesion_outliers(patient_ids=patient_ids).values()}
+        Prediction.objects.filter(image__lesion__patient_id__in=patient_ids, outlier_score__isnull=False).exclude(
+            pk__in=list(scores)
+        ).update(outlier_score=None)
+        Prediction.objects.bulk_update(
+            [Prediction(pk=pk, outlier_score=score) for pk, score in scores.items()], ["outlier_score"]
+        )

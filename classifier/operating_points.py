@@ -56,10 +56,17 @@ def operating_point_active(*, clinic_id: int, model_version: ModelVersion) -> Cl
     return ClinicOperatingPoint.objects.filter(clinic_id=clinic_id, model_version=model_version, is_active=True).first()
 
 
-def risk_decide(*, clinic_id: int, model_version: ModelVersion, probability: float) -> Decision:
+_LOOK_UP = object()
+
+
+def risk_decide(
+    *, clinic_id: int, model_version: ModelVersion, probability: float, point: ClinicOperatingPoint | None = _LOOK_UP
+) -> Decision:
     """The probability and threshold a prediction's risk is decided on: the clinic's operating
-    point for the version when it has an active one, else the version's own."""
-    point = operating_point_active(clinic_id=clinic_id, model_version=model_version)
+    point for the version when it has an active one, else the version's own. `point`: that operating point
+    (None: the clinic has none) when the caller has looked it up already, e.g. once for a whole chunk."""
+    if point is _LOOK_UP:
+        point = operating_point_active(clinic_id=clinic_id, model_version=model_version)
     if point is None:
         return Decision(probability, model_version.threshold, None)
     return Decision(float(recalibrate(np.array([probability]), point.calibration)[0]), point.threshold, point)

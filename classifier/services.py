@@ -43,7 +43,7 @@ from .models import (
     lesion_latest_refresh,
     patient_outliers_refresh,
 )
-from .operating_points import risk_decide
+from .operating_points import operating_point_active, risk_decide
 from .signals import batch_finished, prediction_finished, send_after_commit
 
 logger = logging.getLogger(__name__)
@@ -230,32 +230,20 @@ def prediction_metadata(*, prediction: Prediction) -> Metadata:
     )
 
 
-def prediction_store_result(
-    *, prediction: Prediction, result, finish_batch: bool = True, refresh_outliers: bool = True
-) -> bool:
-    """Stores a finished analysis. Idempotent: only a running prediction takes a result. A caller that stores
-    several results at once passes ``refresh_outliers=False`` and calls ``patient_outliers_refresh`` once."""
-    version = prediction.model_version
+def _result_fields(*, prediction: Prediction, result, decision, heatmap_name: str, now) -> dict:
+    """The columns a finished analysis sets: one definition for one result and for a chunk's."""
     probability = float(result.probability)
-    decision = risk_decide(clinic_id=prediction.image.clinic_id, model_version=version, probability=probability)
-    heatmap_name = ""
     # The worker stores the CAM (a few dozen bytes); the overlay is rendered on its first request
     # (classifier/heatmaps.py). A result that brings a rendered PNG has it stored as before.
     cam = cam_pack(result.cam) if result.cam is not None and not result.heatmap_png else None
-    if result.heatmap_png:
-        heatmap_name = prediction.heatmap.storage.save(
-            f"heatmaps/{prediction.image.clinic_id}/{prediction.pk}-{hashlib.sha256(result.heatmap_png).hexdigest()[:16]}.png",
-            ContentFile(result.heatmap_png),
-        )
-    class_probs = {name: float(p) for name, p in result.class_probs.items()} if result.class_probs else None
-    updated = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(
+    return dict(
         status=Prediction.Status.DONE,
         melanoma_probability=decision.probability,
         model_probability=probability,
         image_probability=None if result.image_probability is None else float(result.image_probability),
         metadata_used=result.metadata_used,
         raw_score=float(result.raw_score),
-        class_probabilities=class_probs,
+        class_probabilities={name: float(p) for name, p in result.class_probs.items()} if result.class_probs else None,
         risk_category=Prediction.Risk.REFER if decision.probability >= decision.threshold else Prediction.Risk.ROUTINE,
         threshold=decision.threshold,
         operating_point=decision.operating_point,
@@ -272,8 +260,33 @@ def prediction_store_result(
         ood_flag=result.ood_flag,
         embedding=None if result.embedding is None else np.asarray(result.embedding, dtype="<f4").tobytes(),
         error="",
-        finished_at=timezone.now(),
+        finished_at=now,
     )
+
+
+def _heatmap_save(*, prediction: Prediction, result) -> str:
+    if not result.heatmap_png:
+        return ""
+    return prediction.heatmap.storage.save(
+        f"heatmaps/{prediction.image.clinic_id}/{prediction.pk}-{hashlib.sha256(result.heatmap_png).hexdigest()[:16]}.png",
+        ContentFile(result.heatmap_png),
+    )
+
+
+def prediction_store_result(
+    *, prediction: Prediction, result, finish_batch: bool = True, refresh_outliers: bool = True
+) -> bool:
+    """Stores a finished analysis. Idempotent: only a running prediction takes a result. A worker's chunk
+    stores all of its results at once (`predictions_store_results`)."""
+    version = prediction.model_version
+    decision = risk_decide(
+        clinic_id=prediction.image.clinic_id, model_version=version, probability=float(result.probability)
+    )
+    heatmap_name = _heatmap_save(prediction=prediction, result=result)
+    fields = _result_fields(
+        prediction=prediction, result=result, decision=decision, heatmap_name=heatmap_name, now=timezone.now()
+    )
+    updated = Prediction.objects.filter(pk=prediction.pk, status=Prediction.Status.RUNNING).update(**fields)
     if not updated and heatmap_name:
         prediction.heatmap.storage.delete(heatmap_name)
     if updated:
@@ -284,6 +297,60 @@ def prediction_store_result(
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)
     return bool(updated)
+
+
+def predictions_store_results(*, stored: list[tuple[Prediction, object]]) -> list[Prediction]:
+    """Stores a chunk's finished analyses (issue #16 item 3) with a fixed number of queries whatever the chunk's
+    size: the rows still running are locked in one statement and written in one (`bulk_update`), each clinic's
+    operating point is read once, the lesions' current-result flags and the patients' outlier scores are
+    refreshed once for the whole chunk. The same columns as `prediction_store_result` (`_result_fields`), the
+    same idempotency (only a running prediction takes a result). Runs in one transaction; the caller finishes
+    the batches. Returns the predictions that took their result."""
+    if not stored:
+        return []
+    now = timezone.now()
+    # No savepoint inside a caller's transaction (a round trip each way; a failure fails the caller anyway).
+    with transaction.atomic(savepoint=False):
+        running = set(
+            Prediction.objects.select_for_update()
+            .filter(pk__in=[p.pk for p, _ in stored], status=Prediction.Status.RUNNING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        points: dict[tuple[int, int], object] = {}
+        taken: list[Prediction] = []
+        names = None
+        for prediction, result in stored:
+            if prediction.pk not in running:
+                continue
+            key = (prediction.image.clinic_id, prediction.model_version_id)
+            if key not in points:
+                points[key] = operating_point_active(clinic_id=key[0], model_version=prediction.model_version)
+            decision = risk_decide(
+                clinic_id=key[0],
+                model_version=prediction.model_version,
+                probability=float(result.probability),
+                point=points[key],
+            )
+            fields = _result_fields(
+                prediction=prediction,
+                result=result,
+                decision=decision,
+                heatmap_name=_heatmap_save(prediction=prediction, result=result),
+                now=now,
+            )
+            for name, value in fields.items():
+                setattr(prediction, name, value)
+            names = list(fields)
+            taken.append(prediction)
+        if taken:
+            Prediction.objects.bulk_update(taken, names)
+            lesion_ids = [p.image.lesion_id for p in taken]
+            lesion_latest_refresh(lesion_ids=lesion_ids)
+            patient_outliers_refresh(lesion_ids=lesion_ids)
+        for prediction in taken:
+            send_after_commit(prediction_finished, prediction_id=prediction.pk)
+    return taken
 
 
 def prediction_quality_dismiss(*, user, prediction: Prediction) -> Prediction:

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -21,7 +21,7 @@ from portal.records.jpeg import with_orientation
 
 from . import services
 from .model_store import model_files_local
-from .models import ModelVersion, Prediction, patient_outliers_refresh
+from .models import ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -49,22 +49,6 @@ def engine_for(version: ModelVersion):
             _engines[version.pk] = engine
             logger.info("worker %s loaded model version %s", _WORKER, version.pk)
         return engine
-
-
-@contextmanager
-def _exclusive(prediction_id: int):
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [prediction_id])
-        got = cursor.fetchone()[0]
-    try:
-        yield got
-    finally:
-        if got:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [prediction_id])
 
 
 def _read_image(prediction: Prediction) -> bytes:
@@ -98,20 +82,15 @@ def _analyse(claimed: list[Prediction]) -> None:
         # Only a version with a fusion head reads the patient's and lesion's metadata.
         metadata = [services.prediction_metadata(prediction=p) for p in readable] if engine.fusion else None
         results = engine.analyse(sources, metadata, render_heatmaps=False)
-        # One transaction for the chunk's results, and one look at each batch's completion after it.
+        # One transaction for the chunk's results, written together (a fixed number of queries whatever the
+        # chunk's size), and one look at each batch's completion after it.
         with transaction.atomic():
-            # In lesion order: storing a result locks its lesion (lesion_latest_refresh), and two workers that
-            # take their locks in one order cannot deadlock.
-            stored = sorted(zip(readable, results, strict=True), key=lambda pair: pair[0].image.lesion_id or 0)
-            for prediction, result in stored:
+            for prediction, result in zip(readable, results, strict=True):
                 if result.error:
                     services.prediction_fail(prediction=prediction, reason=result.error, finish_batch=False)
-                else:
-                    services.prediction_store_result(
-                        prediction=prediction, result=result, finish_batch=False, refresh_outliers=False
-                    )
-            # Then each patient's odd-one-out scores once, patients in id order (after every lesion lock).
-            patient_outliers_refresh(lesion_ids=[p.image.lesion_id for p, result in stored if not result.error])
+            services.predictions_store_results(
+                stored=[(p, result) for p, result in zip(readable, results, strict=True) if not result.error]
+            )
         for batch_id in {p.batch_id for p in readable if p.batch_id}:
             services.batch_finish_if_complete(batch_id)
 
@@ -159,14 +138,26 @@ def _running(prediction_ids: list[int]) -> list[Prediction]:
 
 @contextmanager
 def _locks(prediction_ids: list[int]):
-    held: list[int] = []
-    with ExitStack() as stack:
-        for pid in prediction_ids:
-            if stack.enter_context(_exclusive(pid)):
-                held.append(pid)
-            else:
-                logger.info("prediction %s is held by another worker; duplicate delivery dropped", pid)
+    """Session advisory locks on the chunk's predictions, taken and released in one statement each: a duplicate
+    delivery of a job another worker holds is dropped, never run twice at once."""
+    if connection.vendor != "postgresql":
+        yield list(prediction_ids)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM unnest(%s::bigint[]) WITH ORDINALITY AS chunk(id, n) WHERE pg_try_advisory_lock(id) "
+            "ORDER BY n",
+            [list(prediction_ids)],
+        )
+        held = [row[0] for row in cursor.fetchall()]
+    for pid in sorted(set(prediction_ids) - set(held)):
+        logger.info("prediction %s is held by another worker; duplicate delivery dropped", pid)
+    try:
         yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(id) FROM unnest(%s::bigint[]) AS held(id)", [held])
 
 
 @shared_task(ignore_result=True)
