@@ -273,9 +273,7 @@ def _heatmap_save(*, prediction: Prediction, result) -> str:
     )
 
 
-def prediction_store_result(
-    *, prediction: Prediction, result, finish_batch: bool = True, refresh_outliers: bool = True
-) -> bool:
+def prediction_store_result(*, prediction: Prediction, result, finish_batch: bool = True) -> bool:
     """Stores a finished analysis. Idempotent: only a running prediction takes a result. A worker's chunk
     stores all of its results at once (`predictions_store_results`)."""
     version = prediction.model_version
@@ -291,8 +289,7 @@ def prediction_store_result(
         prediction.heatmap.storage.delete(heatmap_name)
     if updated:
         lesion_latest_refresh(lesion_ids=[prediction.image.lesion_id])
-        if refresh_outliers:
-            patient_outliers_refresh(lesion_ids=[prediction.image.lesion_id])
+        patient_outliers_refresh(lesion_ids=[prediction.image.lesion_id])
         send_after_commit(prediction_finished, prediction_id=prediction.pk)
     if finish_batch:
         _batch_maybe_finish(prediction.batch_id)

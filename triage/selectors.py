@@ -111,9 +111,8 @@ def _after(queue: QuerySet[Prediction], current: Prediction, sort: WorklistSort)
 def worklist_list(
     *, user, kind: WorklistFilter = WorklistFilter.UNREVIEWED, sort: WorklistSort = WorklistSort.RISK
 ) -> QuerySet[Prediction]:
-    """The queue, to be paginated; each page's rows then get their marks (`worklist_page_marks`). The marks are
-    not annotations of this queryset: their joins would stay in the paginator's count, which then reads every
-    image of the clinic instead of one index (55 → 14 ms at 40,000 lesions)."""
+    """The queue, to be paginated (its total from the cached counts, `worklist_total`); each page's rows then get
+    their marks (`worklist_page_marks`), judged in Python on the page's lesions only."""
     audit_record(user=user, action=Action.READ, object_type="worklist", object_id=kind)
     return (
         _queue(user=user, kind=kind, sort=sort)
@@ -145,10 +144,10 @@ def worklist_page_marks(rows: list[Prediction]) -> list[Prediction]:
 
 def _counts(*, user) -> dict[str, int]:
     """Each queue's size. Cached per clinic under the clinic's change stamp (portal/core/clinic_changes.py: every
-    write the product makes to results, reviews, outcomes, images, patients or the review policy renews it,
-    triage/signals.py) and today's date (follow-ups fall due at midnight), for NAEVUS_WORKLIST_COUNTS_TTL seconds
-    at most: computing them costs 85 ms at 40,000 lesions (six COUNTs of 1–14 ms and building six querysets), a
-    cached entry ~1 ms (bench/api_load.py)."""
+    write the product makes to results, reviews, outcomes or the review policy renews it, triage/receivers.py) and
+    today's date (follow-ups fall due at midnight), for NAEVUS_WORKLIST_COUNTS_TTL seconds at most: computing them
+    took 85 ms in-process at 40,000 lesions (six COUNTs of 1–14 ms and building six querysets), reading a cached
+    entry ~1 ms."""
 
     def compute() -> dict[str, int]:
         # One count per queue: each reads its own index range (one aggregate with a FILTER for refer would have to

@@ -169,7 +169,7 @@ def test_an_unknown_sort_is_a_400_naming_the_parameter(as_user, alice):
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_stores_the_outlier_keys_once_per_chunk(as_user, alice, clinic_a, tiny_model):
     """The worker's chunk path (classifier.tasks.predict, run here in-process on the real ONNX engine) stores
-    results with refresh_outliers=False and re-scores each patient once after the chunk."""
+    the chunk's results together and re-scores each patient once (services.predictions_store_results)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from classifier.tasks import predict
