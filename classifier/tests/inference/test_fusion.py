@@ -125,7 +125,8 @@ def test_the_engine_serves_the_fused_probability_from_the_fields_it_has(artifact
     assert results[1].probability == pytest.approx(_expected(raw, age=25, male=False, female=True, site=None))
     assert results[2].probability == pytest.approx(_expected(raw, age=None, male=False, female=False, site=None))
     assert results[3].probability == results[2].probability
-    assert fused.analyse([lesion_like_jpeg])[0].probability == results[2].probability
+    # Alone, the same image's logit comes from a batch of one: ONNX Runtime may sum in another order (3e-9 seen).
+    assert fused.analyse([lesion_like_jpeg])[0].probability == pytest.approx(results[2].probability, abs=1e-6)
     assert results[0].probability - results[1].probability > 0.2
 
 
