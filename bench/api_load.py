@@ -98,24 +98,89 @@ def sequential(api: Api, patient_ids: list[int], n: int, rng: random.Random) -> 
 
 
 WORKLIST_FILTERS = ("unreviewed", "refer", "awaiting_second_read", "disagreement", "follow_up_due")
+REVIEWED_SHARE = 0.3
+PAGE_SIZE = 25  # REST_FRAMEWORK["PAGE_SIZE"]
+
+
+def seed_reviews(clinic, readers: list, rng: random.Random, share: float = REVIEWED_SHARE) -> dict[str, int]:
+    """Signed reads on `share` of the clinic's lesions, so that every worklist filter has rows, as a working
+    clinic's do: first reads (a benign call on most routine results, a suspicious or malignant one on most refers;
+    the default policy's second reads on every refer and every disagreement), a second read by another clinician
+    on 60 % of those (20 % of them differing from the first, a fifth of those with a consensus note) and
+    follow-up dates of which a fifth have fallen due. Written in bulk (no audit rows, no signals: bench data, not
+    product writes), then the results' review state and the cache stamp refreshed as the receivers would."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from classifier.models import CURRENT_RESULT, Prediction
+    from portal.core.clinic_changes import clinic_changed
+    from triage.models import FOLLOW_UP_KINDS, Management, ReadKind, Review
+    from triage.reviews import model_agrees, review_fields_refresh
+
+    first_reader, second_reader = readers
+    now, today = timezone.now(), timezone.localdate()
+    results = list(
+        Prediction.objects.filter(CURRENT_RESULT, clinic=clinic).order_by("id").values_list("id", "risk_category")
+    )
+    chosen = rng.sample(results, int(len(results) * share))
+
+    def read(prediction_id, risk, reader, kind, assessment):
+        management = {
+            "benign": rng.choice([Management.DISCHARGE, Management.ROUTINE_FOLLOW_UP]),
+            "suspicious": rng.choice([Management.SHORT_TERM_MONITORING, Management.EXCISE]),
+            "malignant": rng.choice([Management.EXCISE, Management.URGENT_REFERRAL]),
+        }[assessment]
+        due = today - timedelta(days=rng.randint(0, 30)) if rng.random() < 0.2 else today + timedelta(days=90)
+        agrees = model_agrees(risk=risk, assessment=assessment)
+        return Review(
+            clinic=clinic, prediction_id=prediction_id, reader=reader, kind=kind, assessment=assessment,
+            management=management, follow_up_date=due if management in FOLLOW_UP_KINDS else None,
+            agrees_with_model=agrees, model_risk=risk, signed_at=now,
+            needs_second_read=kind == ReadKind.FIRST and (risk == "refer" or not agrees),
+        )  # fmt: skip
+
+    firsts, seconds, consensus = [], [], []
+    for prediction_id, risk in chosen:
+        refer = risk == "refer"
+        if refer:
+            assessment = rng.choices(["benign", "suspicious", "malignant"], [0.3, 0.5, 0.2])[0]
+        else:
+            assessment = rng.choices(["benign", "suspicious", "malignant"], [0.85, 0.13, 0.02])[0]
+        first = read(prediction_id, risk, first_reader, ReadKind.FIRST, assessment)
+        firsts.append(first)
+        if first.needs_second_read and rng.random() < 0.6:
+            second = read(prediction_id, risk, second_reader, ReadKind.SECOND, assessment)
+            if rng.random() < 0.2:
+                other = [a for a in ("benign", "suspicious", "malignant") if a != assessment]
+                second = read(prediction_id, risk, second_reader, ReadKind.SECOND, rng.choice(other))
+                if rng.random() < 0.2:
+                    consensus.append(read(prediction_id, risk, first_reader, ReadKind.CONSENSUS, assessment))
+            else:
+                second.management, second.follow_up_date = first.management, first.follow_up_date
+            seconds.append(second)
+    Review.objects.bulk_create(firsts + seconds + consensus, batch_size=2000)
+    review_fields_refresh(prediction_ids=[review.prediction_id for review in firsts])  # what the receivers would do
+    clinic_changed(clinic.pk)
+    return {"first": len(firsts), "second": len(seconds), "consensus": len(consensus)}
 
 
 def worklist_sequential(api: Api, n: int, rng: random.Random) -> dict[str, list[float]]:
-    """What a clinician's worklist screen asks for: a page of one filter, the navigation's counts, and an
-    item of the page (with its "next")."""
+    """What a clinician's worklist screen asks for: the navigation's counts, a page of one filter (one of its
+    first three, within the filter's size, as the SPA's pager offers) and an item of the page (with its "next")."""
     out: dict[str, list[float]] = {"worklist": [], "counts": [], "item": []}
     for _ in range(n):
         kind = rng.choice(WORKLIST_FILTERS)
         t = time.perf_counter()
-        page = api.get(f"/worklist/?filter={kind}&page={rng.randint(1, 3)}")
-        if page.status_code == 404:  # a filter with fewer pages: its first
-            page = api.get(f"/worklist/?filter={kind}")
+        counts = api.get("/worklist/counts/")
+        counts.raise_for_status()
+        out["counts"].append(time.perf_counter() - t)
+        pages = max(1, -(-counts.json()[kind] // PAGE_SIZE))
+        t = time.perf_counter()
+        page = api.get(f"/worklist/?filter={kind}&page={rng.randint(1, min(3, pages))}")
         page.raise_for_status()
         out["worklist"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        api.get("/worklist/counts/").raise_for_status()
-        out["counts"].append(time.perf_counter() - t)
-        rows = page.json()["results"] or api.get("/worklist/").json()["results"]
+        rows = page.json()["results"]
         if rows:
             t = time.perf_counter()
             api.get(f"/worklist/lesions/{rng.choice(rows)['lesion_id']}/?filter={kind}").raise_for_status()
@@ -221,6 +286,13 @@ def run(stack: Stack, api: Api, *, clinic, user, small_images: list[bytes], size
     small_user = get_user_model().objects.create_user(username="bench-small", password="bench password 123")
     Membership.objects.create(user=small_user, clinic=small_clinic, role=Role.CLINICIAN)
     generate(clinic_id=small_clinic.pk, username=small_user.username, **SMALL)
+    second = get_user_model().objects.create_user(username="bench-second", password="bench password 123")
+    Membership.objects.create(user=second, clinic=clinic, role=Role.CLINICIAN)
+    small_second = get_user_model().objects.create_user(username="bench-small-second", password="bench password 123")
+    Membership.objects.create(user=small_second, clinic=small_clinic, role=Role.CLINICIAN)
+    reviews = seed_reviews(clinic, [user, second], random.Random(1))
+    seed_reviews(small_clinic, [small_user, small_second], random.Random(2))
+    say(f"seeded reads: {reviews}")
 
     big_ids = list(Patient.objects.filter(clinic=clinic).values_list("pk", flat=True))
     small_ids = list(Patient.objects.filter(clinic=small_clinic).values_list("pk", flat=True))
