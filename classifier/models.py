@@ -239,6 +239,26 @@ class Prediction(models.Model):
         "patient_outliers_refresh; null: not compared (fewer than 3 lesions, no embedding). The worklist sorts on it.",
     )
 
+    # Kept by triage (triage/reviews.py::review_fields_refresh, on every save and delete of a review): what the
+    # worklist's review queues read through an index instead of evaluating every lesion's reads per request.
+    review_state = models.CharField(
+        max_length=24,
+        default="unreviewed",
+        editable=False,
+        help_text="What this result's current reads add up to (triage/reviews.py: STATES, state_of).",
+    )
+    biopsy_pending = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="On a lesion's current result: its lesion's `biopsy_pending` (a biopsy decided, not yet answered).",
+    )
+    follow_up_due_on = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The earliest follow-up date among this result's current reads; null: none decided.",
+    )
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -249,13 +269,29 @@ class Prediction(models.Model):
             models.Index(fields=["status", "queued_at"]),
             # The worklist reads the clinic's current results only: a few per lesion at most are flagged.
             models.Index(fields=["image"], condition=models.Q(lesion_latest=True), name="prediction_lesion_latest"),
-            models.Index(F("clinic"), *RISK_KEYS, condition=CURRENT_RESULT, name="prediction_worklist_risk"),
+            # A review queue (unreviewed, refer, awaiting second read, disagreement) in either order, from one
+            # range of an index; the follow-ups due and the pending biopsies are few and sorted.
+            models.Index(
+                F("clinic"), F("review_state"), *RISK_KEYS, condition=CURRENT_RESULT, name="prediction_worklist_state"
+            ),
             models.Index(
                 F("clinic"),
+                F("review_state"),
                 OUTLIER_KEY.desc(),
                 *RISK_KEYS,
                 condition=CURRENT_RESULT,
                 name="prediction_worklist_outlier",
+            ),
+            models.Index(
+                F("clinic"),
+                *RISK_KEYS,
+                condition=CURRENT_RESULT & models.Q(biopsy_pending=True),
+                name="prediction_worklist_biopsy",
+            ),
+            models.Index(
+                fields=["clinic", "follow_up_due_on"],
+                condition=CURRENT_RESULT & models.Q(follow_up_due_on__isnull=False),
+                name="prediction_follow_up_due",
             ),
         ]
 
@@ -320,8 +356,10 @@ def lesion_latest_refresh(*, lesion_ids) -> None:
         # FOR NO KEY UPDATE (as the patients' lock below): an upload's deferred foreign-key checks take FOR KEY
         # SHARE on the lesion at commit, which this lock must not block (see patient_outliers_refresh).
         locked = Lesion.objects.select_for_update(no_key=True, of=("self",)).filter(pk__in=lesion_ids).order_by("pk")
+        rows = list(locked.values_list("pk", "patient__clinic_id", "biopsy_pending"))
         # The worklist's counts read these flags: their clinics' cached counts are stale from here on.
-        clinic_changed(*{clinic_id for _, clinic_id in locked.values_list("pk", "patient__clinic_id")})
+        clinic_changed(*{clinic_id for _, clinic_id, _ in rows})
+        pending = {pk for pk, _, biopsy_pending in rows if biopsy_pending}
         done = Prediction.objects.filter(
             image__lesion_id__in=lesion_ids, status=Prediction.Status.DONE, melanoma_probability__isnull=False
         )
@@ -331,7 +369,15 @@ def lesion_latest_refresh(*, lesion_ids) -> None:
         Prediction.objects.filter(image__lesion_id__in=lesion_ids, lesion_latest=True).exclude(
             pk__in=list(latest.values())
         ).update(lesion_latest=False)
-        Prediction.objects.filter(pk__in=list(latest.values()), lesion_latest=False).update(lesion_latest=True)
+        # A current result carries its lesion's pending biopsy (triage/reviews.py::biopsy_pending_refresh keeps it
+        # under the same lock), so that the awaiting-biopsy queue is one index range too.
+        Prediction.objects.filter(pk__in=list(latest.values())).update(
+            lesion_latest=True,
+            biopsy_pending=models.Case(
+                models.When(pk__in=[pk for lesion, pk in latest.items() if lesion in pending], then=True),
+                default=False,
+            ),
+        )
 
 
 def patient_outliers_refresh(*, lesion_ids) -> None:

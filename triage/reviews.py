@@ -1,5 +1,6 @@
-"""What a result's reads add up to: one definition for the worklist's filters (as queryset expressions) and
-for one result's state (in Python), so that the list and the item never disagree.
+"""What a result's reads add up to: one definition (in Python, `state_of`), stored on the result whenever its
+reads change (`review_fields_refresh`) so that the worklist's queues read it through an index, and the item
+shows the same state as the list.
 
 - current read: a signed review that no signed review supersedes;
 - awaiting second read: the current first read needs one and no second read is signed;
@@ -13,10 +14,10 @@ for one result's state (in Python), so that the list and the item never disagree
 
 import hashlib
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
-from portal.records.models import Outcome
+from portal.records.models import Lesion, LesionImage, Outcome
 
 from .models import BIOPSY_KINDS, FOLLOW_UP_KINDS, Assessment, ReadKind, Review
 
@@ -38,54 +39,10 @@ def current_reviews() -> QuerySet[Review]:
     return Review.objects.filter(signed_at__isnull=False).exclude(Exists(newer))
 
 
-def _first_reads_needing_a_second(reads: QuerySet[Review]) -> QuerySet[Review]:
-    return reads.filter(kind=ReadKind.FIRST, needs_second_read=True)
-
-
-def _second_reads(reads: QuerySet[Review]) -> QuerySet[Review]:
-    return reads.filter(kind=ReadKind.SECOND)
-
-
-def _follow_ups_due(reads: QuerySet[Review]) -> QuerySet[Review]:
-    return reads.filter(management__in=[m.value for m in FOLLOW_UP_KINDS], follow_up_date__lte=timezone.localdate())
-
-
-def reads_required(kind: str) -> QuerySet[Review] | None:
-    """The current reads a result must have to pass review filter `kind` (a necessary condition built from the
-    same pieces as the filter's aliases), so a queue can start from them; None: no read is required."""
-    pieces = {
-        "awaiting_second_read": _first_reads_needing_a_second,
-        "disagreement": _second_reads,
-        "follow_up_due": _follow_ups_due,
-    }
-    return pieces[kind](current_reviews()) if kind in pieces else None
-
-
-def annotate_reads(qs: QuerySet, *, prediction: str = "pk", names=None) -> QuerySet:
-    """Adds has_first, awaiting_second_read, disagreement and follow_up_due to a queryset of predictions
-    (`prediction` is the path to the prediction's id) as aliases: usable in filters, never selected. `names`
-    limits them to what a filter reads (`READS_USED_BY`): building the unused correlated subqueries was most of a
-    worklist count's time at 40,000 lesions."""
-    mine = current_reviews().filter(prediction=OuterRef(prediction))
-    first, second = mine.filter(kind=ReadKind.FIRST), _second_reads(mine)
-    expressions = {
-        "has_first": lambda: Exists(first),
-        "first_needs_second": lambda: Exists(_first_reads_needing_a_second(mine)),
-        "has_second": lambda: Exists(second),
-        "has_resolution": lambda: Exists(mine.filter(kind__in=[ReadKind.THIRD, ReadKind.CONSENSUS])),
-        "first_assessment": lambda: Subquery(first.values("assessment")[:1]),
-        "first_management": lambda: Subquery(first.values("management")[:1]),
-        "second_assessment": lambda: Subquery(second.values("assessment")[:1]),
-        "second_management": lambda: Subquery(second.values("management")[:1]),
-        "follow_up_due": lambda: Exists(_follow_ups_due(mine)),
-    }
-    return qs.alias(**{name: expressions[name]() for name in (expressions if names is None else names)})
-
-
 def annotate_biopsy(qs: QuerySet, *, lesion: str = "image__lesion") -> QuerySet:
     """Adds decided_management (the lesion's latest signed current read's) and biopsy_answered (an outcome
-    recorded since it was signed) to a queryset of predictions (`lesion` is the path to the lesion's id), as
-    aliases (filters only)."""
+    recorded since it was signed) to a queryset (`lesion` is the path to the lesion's id), as aliases (filters
+    only)."""
     # The latest signed read is always a current one: an amendment is signed after the read it supersedes.
     signed = Review.objects.filter(signed_at__isnull=False, prediction__image__lesion=OuterRef(lesion))
     latest = signed.order_by("-signed_at", "-id")
@@ -101,33 +58,72 @@ def awaiting_biopsy_q() -> Q:
     return Q(decided_management__in=[m.value for m in BIOPSY_KINDS], biopsy_answered=False)
 
 
-# The aliases of annotate_reads that each review filter reads (the filters just below and `unreviewed_q`).
-READS_USED_BY = {
-    "unreviewed": ("has_first",),
-    "awaiting_second_read": ("first_needs_second", "has_second"),
-    "disagreement": (
-        "has_first", "has_second", "has_resolution", "first_assessment", "first_management", "second_assessment",
-        "second_management",
-    ),
-    "follow_up_due": ("follow_up_due",),
-}  # fmt: skip
+def follow_up_due_on(reads: list[Review]):
+    """The earliest follow-up date of a result's current reads (None: no follow-up decided): the item is due
+    from that day."""
+    return min((r.follow_up_date for r in reads if r.management in FOLLOW_UP_KINDS and r.follow_up_date), default=None)
 
 
-def unreviewed_q() -> Q:
-    return Q(has_first=False)
+def review_fields_refresh(*, prediction_ids) -> None:
+    """Stores each result's state and follow-up date (`Prediction.review_state`, `.follow_up_due_on`: what the
+    worklist's queues read through an index) from its current reads, and the biopsy state of its lesion.
+    Run on every save and delete of a review (triage/receivers.py), in the same transaction, with the results
+    locked (`results_lock`), so that two reads signed at once leave the state of the later."""
+    from classifier.models import Prediction
+
+    ids = sorted({pk for pk in prediction_ids if pk is not None})
+    if not ids:
+        return
+    with transaction.atomic():
+        lesion_ids = results_lock(prediction_ids=ids)
+        rows = list(Prediction.objects.filter(pk__in=ids).only("id"))
+        reads: dict[int, list[Review]] = {pk: [] for pk in ids}
+        for review in current_reviews().filter(prediction_id__in=ids):
+            reads[review.prediction_id].append(review)
+        for row in rows:
+            row.review_state, row.follow_up_due_on = state_of(reads[row.pk]), follow_up_due_on(reads[row.pk])
+        Prediction.objects.bulk_update(rows, ["review_state", "follow_up_due_on"], batch_size=1000)
+        biopsy_pending_refresh(lesion_ids=lesion_ids)
 
 
-def follow_up_due_q() -> Q:
-    return Q(follow_up_due=True)
+def results_lock(*, prediction_ids) -> list[int]:
+    """Locks results for a change of their reads, their lesions first (in id order) and then the results: the
+    order in which a worker storing a lesion's new result takes them (classifier.models.lesion_latest_refresh
+    locks the lesion, then flags its results), so that a read signed while a new visit is stored waits instead
+    of deadlocking. Returns the lesions' ids. Inside the caller's transaction."""
+    from classifier.models import Prediction
+
+    images = LesionImage.objects.filter(predictions__pk__in=prediction_ids)
+    lesion_ids = sorted({pk for pk in images.values_list("lesion_id", flat=True) if pk is not None})
+    list(Lesion.objects.select_for_update(no_key=True).filter(pk__in=lesion_ids).order_by("pk").values_list("pk"))
+    list(Prediction.objects.select_for_update().filter(pk__in=prediction_ids).order_by("pk").values_list("pk"))
+    return lesion_ids
 
 
-def awaiting_second_read_q() -> Q:
-    return Q(first_needs_second=True, has_second=False)
+def biopsy_pending_refresh(*, lesion_ids) -> None:
+    """Stores whether each lesion awaits a biopsy (`Lesion.biopsy_pending`, the definition above, and its copy on
+    the lesion's current result, which the queue reads). Run on every save and delete of a review or an outcome,
+    with the lesions locked."""
+    ids = sorted({pk for pk in lesion_ids if pk is not None})
+    if not ids:
+        return
+    from classifier.models import Prediction
 
-
-def disagreement_q() -> Q:
-    differs = ~Q(first_assessment=F("second_assessment")) | ~Q(first_management=F("second_management"))
-    return Q(has_first=True, has_second=True, has_resolution=False) & differs
+    with transaction.atomic():
+        # The lock classifier.models.lesion_latest_refresh takes: a result that becomes current meanwhile copies
+        # the flag as committed here.
+        list(Lesion.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+        pending = set(
+            annotate_biopsy(Lesion.objects.filter(pk__in=ids), lesion="pk")
+            .filter(awaiting_biopsy_q())
+            .values_list("pk", flat=True)
+        )
+        answered = set(ids) - pending
+        Lesion.objects.filter(pk__in=pending, biopsy_pending=False).update(biopsy_pending=True)
+        Lesion.objects.filter(pk__in=answered, biopsy_pending=True).update(biopsy_pending=False)
+        current = Prediction.objects.filter(lesion_latest=True)
+        current.filter(image__lesion_id__in=pending, biopsy_pending=False).update(biopsy_pending=True)
+        current.filter(image__lesion_id__in=answered, biopsy_pending=True).update(biopsy_pending=False)
 
 
 def state_of(reads: list[Review]) -> str:

@@ -22,19 +22,8 @@ from portal.records.models import Outcome as ClinicalOutcome
 from portal.records.selectors import _deny, clinic_filter, lesion_get
 
 from .followup import crossed_upward, crossings, visit_results
-from .models import BIOPSY_KINDS, ReadKind, Review
-from .reviews import (
-    READS_USED_BY,
-    annotate_biopsy,
-    annotate_reads,
-    awaiting_biopsy_q,
-    awaiting_second_read_q,
-    disagreement_q,
-    follow_up_due_q,
-    reads_required,
-    state_of,
-    unreviewed_q,
-)
+from .models import ReadKind, Review
+from .reviews import state_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,59 +55,70 @@ def _queue(*, user, kind: WorklistFilter, sort: WorklistSort = WorklistSort.RISK
     """The latest done prediction of each of the clinic's lesions, in worklist order: refer first, then the
     higher probability, then the longer wait since the result, then the id; sorted by outlier, the lesions
     that differ most from the patient's others come first and risk orders the rest (`_ORDER`)."""
-    # Each lesion's current result is flagged when it is stored (classifier.models.lesion_latest_refresh): the
-    # queue reads the clinic's flagged rows through a partial index instead of finding every lesion's newest
-    # result per request (3.7 s for a page at 40,000 lesions before; bench/api_load.py measures it).
-    # The flag and the clinic copied onto each result let PostgreSQL read a page in order from one partial index
-    # (classifier.models: prediction_worklist_risk / _outlier) instead of sorting the clinic's every lesion.
-    qs = Prediction.objects.filter(clinic_filter(user=user, field="clinic"), CURRENT_RESULT)
-    # The filters that need a signed read start from the reads that can satisfy them: a clinic that has
-    # reviewed most of its lesions then counts its few open second reads, not every reviewed lesion.
-    required = reads_required(kind)
-    if required is not None:
-        qs = qs.filter(pk__in=required.values("prediction"))
-    if kind == WorklistFilter.AWAITING_BIOPSY:
-        # Only lesions that ever had a biopsy decision signed can await one: the per-row subqueries of
-        # annotate_biopsy then run on those few rows, not on every lesion of the clinic.
-        decided = Review.objects.filter(signed_at__isnull=False, management__in=[m.value for m in BIOPSY_KINDS])
-        qs = annotate_biopsy(qs.filter(image__lesion__in=decided.values("prediction__image__lesion")))
-    else:
-        reads = WorklistFilter.UNREVIEWED if kind == WorklistFilter.REFER else kind
-        qs = annotate_reads(qs, names=READS_USED_BY[reads])
-    qs = qs.annotate(refer_rank=REFER_RANK, waiting_since=WAITING_SINCE, outlier_key=OUTLIER_KEY).filter(
-        {
-            WorklistFilter.UNREVIEWED: unreviewed_q(),
-            # Refer as the index's expression (refer_rank 0 ⇔ risk_category "refer"), so the count reads the index.
-            WorklistFilter.REFER: unreviewed_q() & Q(refer_rank=0),
-            WorklistFilter.AWAITING_SECOND_READ: awaiting_second_read_q(),
-            WorklistFilter.DISAGREEMENT: disagreement_q(),
-            WorklistFilter.FOLLOW_UP_DUE: follow_up_due_q(),
-            WorklistFilter.AWAITING_BIOPSY: awaiting_biopsy_q(),
-        }[kind]
+    # Each lesion's current result is flagged when it is stored (classifier.models.lesion_latest_refresh), and its
+    # reads' state and follow-up date are stored on it whenever a read changes (triage/reviews.py::
+    # review_fields_refresh), as is its lesion's pending biopsy: a queue is one range of a partial index
+    # (classifier.models: prediction_worklist_*, prediction_follow_up_due) instead of every lesion's reads
+    # evaluated per request (bench/api_load.py measures it: 170–360 ms a page at 40,000 lesions before).
+    qs = (
+        Prediction.objects.filter(clinic_filter(user=user, field="clinic"), CURRENT_RESULT)
+        .annotate(refer_rank=REFER_RANK, waiting_since=WAITING_SINCE, outlier_key=OUTLIER_KEY)
+        .filter(
+            {
+                WorklistFilter.UNREVIEWED: Q(review_state="unreviewed"),
+                # Refer as the index's expression (refer_rank 0 ⇔ risk_category "refer"), so the count reads it.
+                WorklistFilter.REFER: Q(review_state="unreviewed", refer_rank=0),
+                WorklistFilter.AWAITING_SECOND_READ: Q(review_state="awaiting_second_read"),
+                WorklistFilter.DISAGREEMENT: Q(review_state="disagreement"),
+                WorklistFilter.FOLLOW_UP_DUE: Q(follow_up_due_on__lte=timezone.localdate()),
+                WorklistFilter.AWAITING_BIOPSY: Q(biopsy_pending=True),
+            }[kind]
+        )
     )
     return qs.order_by(*(F(name).desc() if descending else F(name).asc() for name, descending in _ORDER[sort]))
 
 
-def _after(queue: QuerySet[Prediction], current: Prediction, sort: WorklistSort) -> QuerySet[Prediction]:
-    """The rows after `current` in `sort`'s order (keyset: equal on the first keys, past it on the next)."""
+def _after(queue: QuerySet[Prediction], current: dict, sort: WorklistSort) -> QuerySet[Prediction]:
+    """The rows after the row with keys `current` in `sort`'s order (keyset: equal on the first keys, past it on
+    the next)."""
     after = Q(pk__in=[])
     for position, (name, descending) in enumerate(_ORDER[sort]):
-        same = {key: getattr(current, key) for key, _ in _ORDER[sort][:position]}
-        after |= Q(**same, **{f"{name}__{'lt' if descending else 'gt'}": getattr(current, name)})
+        same = {key: current[key] for key, _ in _ORDER[sort][:position]}
+        after |= Q(**same, **{f"{name}__{'lt' if descending else 'gt'}": current[name]})
     return queue.filter(after)
+
+
+class QueuePages:
+    """The queue as the paginator slices it: a slice reads the page's ids in queue order from the queue's index
+    (the result's own columns only), then those rows with their lesion, patient and model version by primary key.
+    Joined before the sort, a queue that is sorted rather than read in index order (the follow-ups due, the
+    outlier order of a filtered queue) fetched every candidate row's joins: 16–160 ms a page at 40,000 lesions
+    against ~2 ms this way."""
+
+    def __init__(self, queue: QuerySet[Prediction]) -> None:
+        self.queue = queue
+
+    def __getitem__(self, page: slice) -> list[Prediction]:
+        ids = list(self.queue.values_list("pk", flat=True)[page])
+        rows = (
+            Prediction.objects.select_related("model_version", "image__lesion__patient")
+            .defer(*_UNLISTED)
+            .annotate(waiting_since=WAITING_SINCE)
+            .in_bulk(ids)
+        )
+        return [rows[pk] for pk in ids]
+
+    def __len__(self) -> int:  # the paginator is given the count (worklist_total); a plain len() counts
+        return self.queue.count()
 
 
 def worklist_list(
     *, user, kind: WorklistFilter = WorklistFilter.UNREVIEWED, sort: WorklistSort = WorklistSort.RISK
-) -> QuerySet[Prediction]:
+) -> QueuePages:
     """The queue, to be paginated (its total from the cached counts, `worklist_total`); each page's rows then get
     their marks (`worklist_page_marks`), judged in Python on the page's lesions only."""
     audit_record(user=user, action=Action.READ, object_type="worklist", object_id=kind)
-    return (
-        _queue(user=user, kind=kind, sort=sort)
-        .select_related("model_version", "image__lesion__patient")
-        .defer(*_UNLISTED)
-    )
+    return QueuePages(_queue(user=user, kind=kind, sort=sort))
 
 
 # What a row never shows, left in the database: the image's embedding (5 kB), the patient's notes and the model
@@ -186,11 +186,11 @@ def worklist_total(*, user, kind: WorklistFilter) -> int:
 def worklist_next(*, user, lesion_id: int, kind: WorklistFilter, sort: WorklistSort = WorklistSort.RISK) -> int | None:
     """The lesion after `lesion_id` in the queue; the queue's first when that lesion is not in it."""
     queue = _queue(user=user, kind=kind, sort=sort)
-    current = queue.filter(image__lesion_id=lesion_id).first()
+    # Its sort keys only, unordered: a lookup by lesion, not a walk of the queue.
+    current = queue.filter(image__lesion_id=lesion_id).order_by().values(*(name for name, _ in _ORDER[sort])).first()
     if current is not None:
         queue = _after(queue, current, sort)
-    following = queue.exclude(image__lesion_id=lesion_id).values_list("image__lesion_id", flat=True).first()
-    return following
+    return queue.exclude(image__lesion_id=lesion_id).values_list("image__lesion_id", flat=True).first()
 
 
 def worklist_item(

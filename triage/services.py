@@ -15,7 +15,7 @@ from portal.audit.services import audit_record
 from portal.core.exceptions import ApplicationError
 
 from .models import FOLLOW_UP_KINDS, ReadKind, Review, ReviewPolicy
-from .reviews import current_reviews, model_agrees, share_draw, state_of
+from .reviews import current_reviews, model_agrees, results_lock, share_draw, state_of
 from .signals import review_signed
 
 CONTENT = ("assessment", "management", "follow_up_date", "notes")
@@ -99,7 +99,7 @@ def review_create(*, user, prediction: Prediction, data: dict, consensus: bool =
     _require_clinician(user=user, prediction=prediction)
     data = _clean({k: data.get(k) for k in CONTENT} | {"notes": data.get("notes") or ""})
     with transaction.atomic():
-        Prediction.objects.select_for_update().filter(pk=prediction.pk).first()
+        results_lock(prediction_ids=[prediction.pk])
         if Review.objects.filter(prediction=prediction, reader=user, signed_at__isnull=True).exists():
             raise ApplicationError("You have an open draft of this result: edit it.", code="open_draft", status=409)
         review = Review.objects.create(
@@ -162,7 +162,7 @@ def review_sign(*, user, review: Review) -> Review:
     signed the first read since this draft was opened (409)."""
     _refuse_signed(user=user, review=review, action=Action.EXECUTE)
     with transaction.atomic():
-        Prediction.objects.select_for_update().filter(pk=review.prediction_id).first()
+        results_lock(prediction_ids=[review.prediction_id])
         expected = _kind_for(user=user, prediction=review.prediction, consensus=review.kind == ReadKind.CONSENSUS)
         if expected != review.kind:
             raise ApplicationError(
@@ -195,7 +195,7 @@ def review_amend(*, user, review: Review, data: dict) -> Review:
     _require_clinician(user=user, prediction=review.prediction)
     data = _clean({k: data.get(k) for k in CONTENT} | {"notes": data.get("notes") or ""})
     with transaction.atomic():
-        Prediction.objects.select_for_update().filter(pk=review.prediction_id).first()
+        results_lock(prediction_ids=[review.prediction_id])
         if Review.objects.filter(supersedes=review).exists():
             raise ApplicationError("This version has been amended already.", code="superseded", status=409)
         amendment = Review.objects.create(

@@ -38,6 +38,13 @@ class Lesion(models.Model):
     anatomic_site = models.CharField(max_length=20, choices=AnatomicSite.choices, default=AnatomicSite.UNKNOWN)
     label = models.CharField(max_length=200, blank=True, help_text="Free label, e.g. 'left scapula, 3 cm below'.")
     created_at = models.DateTimeField(auto_now_add=True)
+    biopsy_pending = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A signed decision to excise or refer urgently that no outcome has answered yet (kept by "
+        "triage/reviews.py::biopsy_pending_refresh, with its copy on the lesion's current result that the worklist's "
+        "awaiting-biopsy queue reads).",
+    )
 
     def __str__(self):
         return f"lesion {self.pk}"
