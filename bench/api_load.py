@@ -97,7 +97,7 @@ def sequential(api: Api, patient_ids: list[int], n: int, rng: random.Random) -> 
     return out
 
 
-WORKLIST_FILTERS = ("unreviewed", "refer", "awaiting_second_read", "disagreement", "follow_up_due")
+WORKLIST_FILTERS = ("unreviewed", "refer", "awaiting_second_read", "disagreement", "follow_up_due", "awaiting_biopsy")
 REVIEWED_SHARE = 0.3
 PAGE_SIZE = 25  # REST_FRAMEWORK["PAGE_SIZE"]
 
