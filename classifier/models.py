@@ -4,7 +4,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 
 from portal.accounts.models import Clinic
-from portal.records.models import LesionImage
+from portal.records.models import LesionImage, whole_save_fields
 
 # How a demo version is labelled wherever it shows (API, SPA, admin, reports, the FHIR export).
 DEMO_LABEL = "demo — not for clinical use"
@@ -302,8 +302,9 @@ class Prediction(models.Model):
         if self.clinic_id is None and self.image_id is not None:
             self.clinic_id = self.image.clinic_id
         # Services store results with .update() and refresh the flag themselves; a row saved whole (admin,
-        # fixtures, tests) refreshes it here, so the worklist never misses a done result.
-        super().save(*args, **kwargs)
+        # fixtures, tests) refreshes it here, so the worklist never misses a done result. Saved whole, it leaves
+        # the columns triage keeps from the reads as stored (triage/reviews.py).
+        super().save(*args, **whole_save_fields(self, kwargs, ("review_state", "follow_up_due_on", "biopsy_pending")))
         if self.status == self.Status.DONE:
             lesion_latest_refresh(lesion_ids=[self.image.lesion_id])
             patient_outliers_refresh(lesion_ids=[self.image.lesion_id])

@@ -33,6 +33,16 @@ class Patient(models.Model):
         return timezone.now().year - self.birth_year if self.birth_year else None
 
 
+def whole_save_fields(instance: models.Model, kwargs: dict, kept_elsewhere: tuple[str, ...]) -> dict:
+    """`save()` keyword arguments that leave out columns another module keeps (recomputed under a lock) when an
+    existing row is saved whole (the admin's change form, a shell): the values loaded a moment earlier must not
+    overwrite what was stored meanwhile. New rows and saves that name their fields are unchanged."""
+    if instance._state.adding or kwargs.get("update_fields") is not None or kwargs.get("force_insert"):
+        return kwargs
+    fields = [f.name for f in instance._meta.concrete_fields if not f.primary_key and f.name not in kept_elsewhere]
+    return {**kwargs, "update_fields": fields}
+
+
 class Lesion(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lesions")
     anatomic_site = models.CharField(max_length=20, choices=AnatomicSite.choices, default=AnatomicSite.UNKNOWN)
@@ -48,6 +58,9 @@ class Lesion(models.Model):
 
     def __str__(self):
         return f"lesion {self.pk}"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **whole_save_fields(self, kwargs, ("biopsy_pending",)))
 
 
 def image_upload_to(instance: "LesionImage", filename: str) -> str:

@@ -359,3 +359,27 @@ def test_the_state_the_queues_read_is_stored_on_the_result_by_every_change_of_it
     assert stored()[2] is True
     _result(clinic_a, version, probability=0.2, lesion=lesion, minutes_ago=-5)  # a new visit: a new current result
     assert stored() == ("unreviewed", None, True)  # its reads are its own; the lesion still awaits its biopsy
+
+
+def test_a_result_or_lesion_saved_whole_keeps_the_state_stored_meanwhile(alice, clinic_a):
+    """The admin's change form saves a row it loaded a moment earlier: the columns triage keeps (stored under a
+    lock whenever reads or outcomes change) are left as stored, the rest saved."""
+    from portal.records.models import Lesion
+
+    version = ModelVersionFactory(threshold=0.5)
+    lesion = _result(clinic_a, version, probability=0.9)
+    stale_lesion = Lesion.objects.get(pk=lesion.pk)
+    stale_result = Prediction.objects.get(image__lesion=lesion)
+    _disagreeing_reads(lesion, alice)  # stored meanwhile: disagreement, due today, biopsy pending
+
+    stale_lesion.label = "left scapula"
+    stale_lesion.save()
+    stale_result.attempts = 2
+    stale_result.save()
+
+    lesion.refresh_from_db()
+    result = Prediction.objects.get(pk=stale_result.pk)
+    assert (lesion.label, lesion.biopsy_pending) == ("left scapula", True)
+    assert (result.attempts, result.review_state, result.follow_up_due_on, result.biopsy_pending) == (
+        2, "disagreement", NOW.date(), True
+    )  # fmt: skip
