@@ -453,6 +453,16 @@ if (flows.includes('session')) {
         await page.goto('/worklist?filter=follow_up_due');
         const table = page.getByRole('table', { name: 'Worklist: Follow-up due' });
         await table.getByText(env.E2E_FOLLOW_UP_PATIENT).first().waitFor();
+        // The queue's count in its tab and every row's thumbnail, before the screenshot (it once showed neither).
+        // The six queues' badges, in the tabs' order: unreviewed, refer, second read, disagreement, follow-up, biopsy.
+        const due = Number(((await page.getByLabel(/^\d+ waiting$/).nth(4).getAttribute('aria-label')) ?? '').split(' ')[0]);
+        const listed = (await table.getByRole('row').count()) - 1;
+        check(due === listed, `the follow-up tab counts ${due}, the table lists ${listed}`);
+        await page.waitForFunction(
+          (n) => [...globalThis.document.querySelectorAll('table[aria-label^="Worklist"] img')].filter((img) => img.complete && img.naturalWidth > 0).length === n,
+          listed,
+          { timeout: 15_000 },
+        );
         await shot(page, '07g-follow-up-due');
       },
     ],

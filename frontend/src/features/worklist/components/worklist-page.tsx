@@ -95,8 +95,9 @@ export function WorklistPage({
                       {item.anatomic_site}
                     </Text>
                   </Table.Td>
-                  {/* Wide enough for "Refer · 100.0%": a narrower cell cuts the badge to "Refer · 5…". */}
-                  <Table.Td miw={150}>
+                  {/* Wide enough for "Routine · 49.9%" and "Refer · 100.0%": narrower, the table cuts the badge to
+                      "Routine · 20.…" (07g-follow-up-due once showed that). */}
+                  <Table.Td miw={180}>
                     <Stack gap={4} align="flex-start">
                       <span style={{ whiteSpace: 'nowrap' }}>
                         <RiskBadge category={item.prediction.risk_category} probability={item.prediction.melanoma_probability} />
