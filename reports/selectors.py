@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Prefetch
 
+from classifier.inference.quality import REASON_LABELS
 from classifier.models import Prediction
 from portal.audit.models import Action
 from portal.audit.services import audit_record
@@ -40,6 +41,11 @@ class Visit:
     @property
     def current_reviews(self) -> list[Review]:
         return [r for r in self.reviews if r.is_current]
+
+    @property
+    def quality_advice(self) -> str:
+        """The quality gate's reasons as the SPA words them ("lesion too small in the frame"), not their codes."""
+        return ", ".join(REASON_LABELS.get(reason, reason) for reason in self.prediction.quality_reasons or [])
 
 
 def _visit(*, user, prediction: Prediction) -> Visit:

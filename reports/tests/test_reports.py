@@ -8,7 +8,7 @@ import pytest
 from django.template.defaultfilters import floatformat
 from pypdf import PdfReader
 
-from classifier.models import DEMO_LABEL, ModelVersion
+from classifier.models import DEMO_LABEL, ModelVersion, Prediction
 from portal.audit.models import AuditEvent
 
 from ..documents import INTENDED_USE, INTENDED_USE_SOURCE
@@ -83,6 +83,14 @@ def test_a_report_of_a_version_that_is_not_a_demo_carries_no_demo_label(client_f
     text = pdf_text(client_for(alice).get(f"/api/v1/predictions/{prediction.pk}/report.pdf"))
     assert DEMO_LABEL not in text
     assert f"Melanoma probability {floatformat(prediction.melanoma_probability, 3)}" in text
+
+
+def test_the_report_words_the_quality_advice_as_the_spa_does_not_as_codes(client_for, alice, analysed):
+    prediction = analysed()
+    Prediction.objects.filter(pk=prediction.pk).update(quality_reasons=["lesion_too_small", "blurred"])
+    text = pdf_text(client_for(alice).get(f"/api/v1/predictions/{prediction.pk}/report.pdf"))
+    assert "retake advised (lesion too small in the frame, blurred)" in text
+    assert "lesion_too_small" not in text
 
 
 def test_a_second_reader_s_report_withholds_the_first_read_as_the_worklist_does(client_for, alice, bob, analysed):
