@@ -83,7 +83,7 @@ def review_fields_refresh(*, prediction_ids) -> None:
         for row in rows:
             row.review_state, row.follow_up_due_on = state_of(reads[row.pk]), follow_up_due_on(reads[row.pk])
         Prediction.objects.bulk_update(rows, ["review_state", "follow_up_due_on"], batch_size=1000)
-        biopsy_pending_refresh(lesion_ids=lesion_ids)
+        _biopsy_pending_store(lesion_ids)  # the lesions are locked already
 
 
 def results_lock(*, prediction_ids) -> list[int]:
@@ -102,32 +102,39 @@ def results_lock(*, prediction_ids) -> list[int]:
 
 def biopsy_pending_refresh(*, lesion_ids) -> None:
     """Stores whether each lesion awaits a biopsy (`Lesion.biopsy_pending`, the definition above, and its copy on
-    the lesion's current result, which the queue reads). Run on every save and delete of a review or an outcome,
-    with the lesions locked."""
+    the lesion's current result, which the queue reads). Run on every save and delete of an outcome, with the
+    lesions locked (a review's receiver runs `_biopsy_pending_store` under `results_lock`)."""
     ids = sorted({pk for pk in lesion_ids if pk is not None})
     if not ids:
         return
-    from classifier.models import Prediction
-
     with transaction.atomic():
         # The lock classifier.models.lesion_latest_refresh takes: a result that becomes current meanwhile copies
         # the flag as committed here.
         list(Lesion.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
-        pending = set(
-            annotate_biopsy(Lesion.objects.filter(pk__in=ids), lesion="pk")
-            .filter(awaiting_biopsy_q())
-            .values_list("pk", flat=True)
-        )
-        answered = set(ids) - pending
-        Lesion.objects.filter(pk__in=pending, biopsy_pending=False).update(biopsy_pending=True)
-        Lesion.objects.filter(pk__in=answered, biopsy_pending=True).update(biopsy_pending=False)
-        current = Prediction.objects.filter(lesion_latest=True)
-        current.filter(image__lesion_id__in=pending, biopsy_pending=False).update(biopsy_pending=True)
-        current.filter(image__lesion_id__in=answered, biopsy_pending=True).update(biopsy_pending=False)
+        _biopsy_pending_store(ids)
+
+
+def _biopsy_pending_store(ids: list[int]) -> None:
+    from classifier.models import Prediction
+
+    if not ids:
+        return
+    pending = set(
+        annotate_biopsy(Lesion.objects.filter(pk__in=ids), lesion="pk")
+        .filter(awaiting_biopsy_q())
+        .values_list("pk", flat=True)
+    )
+    answered = set(ids) - pending
+    Lesion.objects.filter(pk__in=pending, biopsy_pending=False).update(biopsy_pending=True)
+    Lesion.objects.filter(pk__in=answered, biopsy_pending=True).update(biopsy_pending=False)
+    current = Prediction.objects.filter(lesion_latest=True)
+    current.filter(image__lesion_id__in=pending, biopsy_pending=False).update(biopsy_pending=True)
+    current.filter(image__lesion_id__in=answered, biopsy_pending=True).update(biopsy_pending=False)
 
 
 def state_of(reads: list[Review]) -> str:
-    """The state of one result from its current reads (the same rules as the Q objects above)."""
+    """The state of one result from its current reads: the one definition, stored on each result by
+    `review_fields_refresh` for the worklist's queues."""
     by_kind = {review.kind: review for review in reads}
     first, second = by_kind.get(ReadKind.FIRST), by_kind.get(ReadKind.SECOND)
     if first is None:
