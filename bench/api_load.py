@@ -219,6 +219,7 @@ class Clinician(threading.Thread):
         super().__init__(daemon=True)
         self.api, self.stop, self.rng = api, stop, random.Random(seed)
         self.latencies: list[float] = []
+        self.started: list[float] = []  # perf_counter() at each timed request's start
         self.errors: list[str] = []
 
     def timed(self, path: str):
@@ -231,6 +232,7 @@ class Clinician(threading.Thread):
             r = None
         else:
             self.latencies.append(time.perf_counter() - t)
+            self.started.append(t)
             if r.status_code >= 400:
                 self.errors.append(str(r.status_code))
                 r = None

@@ -1,7 +1,8 @@
+import logging
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutdown
+from celery.signals import task_postrun, task_prerun, worker_init, worker_ready, worker_shutdown
 
 from portal.core import broker
 
@@ -13,6 +14,20 @@ broker.install()
 app = Celery("naevus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["classifier", "webhooks"])
+
+log = logging.getLogger(__name__)
+
+
+# Before the pool forks, so every pool process and its ONNX Runtime threads inherit it
+# (portal/core/cpu_priority.py: a web request runs first when both want a core).
+@worker_init.connect
+def _worker_cpu_priority(sender, **kwargs):
+    from django.conf import settings
+
+    from portal.core.cpu_priority import cpu_priority_lower
+
+    if settings.NAEVUS_WORKER_NICE > 0:
+        log.info("worker CPU priority: %s", cpu_priority_lower(nice=settings.NAEVUS_WORKER_NICE).describe())
 
 
 # What `manage.py worker_liveness` reads (portal/core/worker_liveness.py). Pool processes record

@@ -2,8 +2,10 @@
 
 import csv
 import io
+import os
 import signal
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,3 +289,19 @@ def test_the_worker_refers_the_images_scored_above_the_threshold_and_not_the_oth
         assert body["melanoma_probability"] == pytest.approx(expected[prediction.image_id], abs=1e-4)
         assert body["risk_category"] == ("refer" if expected[prediction.image_id] > version.threshold else "routine")
     assert sorted(p.risk_category for p in predictions) == ["refer", "refer", "routine", "routine"]
+
+
+def test_a_real_worker_runs_its_pool_below_the_web_processes_cpu_priority(worker, settings):
+    # NAEVUS_WORKER_NICE's default (10): the pool process, where inference runs, inherits it from the
+    # worker's start, and the worker's session (its own, started as honcho and the bench start it) is weighed
+    # less than the web's.
+    wait_for(lambda: " ready." in worker.log(), timeout=60, message="the worker to be ready")
+    pool = worker.children()[0]
+
+    expected = max(settings.NAEVUS_WORKER_NICE, os.getpriority(os.PRIO_PROCESS, 0))  # it never lowers one
+    assert settings.NAEVUS_WORKER_NICE == 10
+    assert os.getpriority(os.PRIO_PROCESS, pool) == expected
+    group = Path(f"/proc/{pool}/autogroup")
+    if group.exists():
+        assert group.read_text().split()[-2:] == ["nice", str(expected)]
+    assert f"worker CPU priority: nice {expected}" in worker.log()

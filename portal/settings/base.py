@@ -303,6 +303,9 @@ NAEVUS_MAX_ATTEMPTS = env.int("NAEVUS_MAX_ATTEMPTS", default=3)
 NAEVUS_WORKER_STALL_SECONDS = env.int("NAEVUS_WORKER_STALL_SECONDS", default=NAEVUS_TASK_TIME_LIMIT + 60)
 NAEVUS_SWEEP_INTERVAL_SECONDS = env.float("NAEVUS_SWEEP_INTERVAL_SECONDS", default=60)
 NAEVUS_SWEEP_STALE_SECONDS = env.float("NAEVUS_SWEEP_STALE_SECONDS", default=300)
+# Workers run at this nice value (0: as started), so a web request sharing their cores runs first
+# (portal/core/cpu_priority.py; containers use cpu_shares instead, docker-compose.yml).
+NAEVUS_WORKER_NICE = env.int("NAEVUS_WORKER_NICE", default=10)
 # Jobs per task: two model batches of 8, so the worker decodes the second while the model runs the first
 # (classifier/inference/engine.py::Engine.analyse; 2,000-image batch 34 → 40 img/s, bench/pipeline.py).
 NAEVUS_INFERENCE_CHUNK = env.int("NAEVUS_INFERENCE_CHUNK", default=16)
