@@ -19,7 +19,6 @@ figures: on a shared machine it says how much of the CPU the bench actually had.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
@@ -30,21 +29,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import PASSWORD, USERNAME, Api, Figure, Stack, loadavg, percentile  # noqa: E402
+from harness import PASSWORD, USERNAME, Api, Figure, Stack, cpu_seconds, loadavg, percentile  # noqa: E402
 
 PATIENTS = 50
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used so far (threads included)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def seed() -> list[int]:

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -151,6 +152,49 @@ def proc_status_mb(pid: int, key: str) -> float | None:
 def children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+# --- CPU time ------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (threads included)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine (the server is shared: nothing else should be running)."""
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+class CpuAccount:
+    """CPU seconds each group of processes spent between `start` and `stop`. The groups are looked up at
+    both ends; a process that started and ended in between (a short-lived database connection) is not
+    counted, so each figure is at least what was spent."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self.before: dict[int, float] = {}
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: cpu_seconds([pid]) for pid in pids()} for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+
+    def stop(self) -> dict[str, float]:
+        after = self._snapshot()
+        return {
+            name: sum(cpu - self.before[name].get(pid, 0.0) for pid, cpu in after[name].items()) for name in self.groups
+        }
 
 
 # --- the private stack ---------------------------------------------------------------------------
