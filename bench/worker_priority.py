@@ -1,11 +1,12 @@
-"""Issue 16, figure 5 with the worker's CPU priority as the only difference: 50 clinicians browsing
-during a 500-image batch, the worker at nice 0 and at nice 10 (`NAEVUS_WORKER_NICE`,
+"""Issue 16, figure 5 with one worker setting as the only difference: 50 clinicians browsing during a
+500-image batch, by default with the worker at nice 0 and at nice 10 (`NAEVUS_WORKER_NICE`,
 portal/core/cpu_priority.py), interleaved round by round on one stack and one database, so that the
 machine's drift and the batch's own variation fall on both alike.
 
-    .venv/bin/python bench/worker_priority.py [--rounds 3] [--nice 0,10] [--quick] [--keep-logs DIR]
+    .venv/bin/python bench/worker_priority.py [--rounds 3] [--setting NAEVUS_WORKER_NICE --values 0,10]
+                                              [--quick] [--keep-logs DIR]
 
-Each round and each nice value: the worker is restarted with that value, warmed with one upload, runs the
+Each round and each value: the worker is restarted with that value, warmed with one upload, runs the
 batch alone, then the same batch while the clinicians of `api_load.py` browse (same think time, same
 pages, same 10,000-patient clinic). Printed per run: the clinicians' p50/p95 and errors, the batch's
 rate alone and while they browse; then the median of the rounds.
@@ -32,9 +33,9 @@ def say(message: str) -> None:
     print(f"[priority {time.strftime('%H:%M:%S')} load {loadavg()}] {message}", flush=True)
 
 
-def one_run(stack: Stack, *, nice: int, archive: bytes, clinicians: int, warm: bytes) -> dict:
+def one_run(stack: Stack, *, setting: str, value: str, archive: bytes, clinicians: int, warm: bytes) -> dict:
     stack.stop_worker()
-    stack.env["NAEVUS_WORKER_NICE"] = str(nice)
+    stack.env[setting] = value
     stack.start_worker()
     api = Api(stack.base_url).login()
     api.run_batch(zip_of([warm]), poll_s=0.2)  # loads the model in the pool process
@@ -59,7 +60,7 @@ def one_run(stack: Stack, *, nice: int, archive: bytes, clinicians: int, warm: b
     during = [x for t, x in timed if upload_start <= t < upload_end]
     after = [x for t, x in timed if t >= upload_end]
     return {
-        "nice": nice,
+        "value": value,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p95_ms": percentile(latencies, 95) * 1000,
         "requests": len(latencies),
@@ -75,7 +76,7 @@ def one_run(stack: Stack, *, nice: int, archive: bytes, clinicians: int, warm: b
 
 def line(r: dict) -> str:
     return (
-        f"nice {r['nice']:>2}: p95 {r['p95_ms']:.0f} ms (p50 {r['p50_ms']:.0f}), {r['errors']} errors / "
+        f"{r['value']:>3}: p95 {r['p95_ms']:.0f} ms (p50 {r['p50_ms']:.0f}), {r['errors']} errors / "
         f"{r['requests']} requests; batch {r['loaded_img_s']:.1f} img/s browsing vs {r['alone_img_s']:.1f} alone "
         f"({r['loaded_img_s'] / r['alone_img_s']:.2f}); {r['failed']} failed images; p95 while the zip uploads "
         f"({r['upload_s']:.0f} s) {r['upload_p95_ms']:.0f} ms, after it {r['after_upload_p95_ms']:.0f} ms"
@@ -85,11 +86,12 @@ def line(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--nice", default="0,10", help="worker nice values, run in turn (the order alternates)")
+    parser.add_argument("--setting", default="NAEVUS_WORKER_NICE", help="the worker's environment variable to vary")
+    parser.add_argument("--values", default="0,10", help="its values, run in turn (the order alternates by round)")
     parser.add_argument("--quick", action="store_true", help="api_load's quick sizes (2,000 patients, 100 images)")
     parser.add_argument("--keep-logs", type=Path)
     args = parser.parse_args()
-    values = [int(v) for v in args.nice.split(",")]
+    values = args.values.split(",")
     sizes = api_load.QUICK if args.quick else api_load.FULL
     if args.keep_logs:
         args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -107,18 +109,25 @@ def main() -> None:
         )  # fmt: skip
         stack.start_web()
         archive = zip_of([small[i % len(small)] for i in range(sizes.batch)])
-        say(f"{sizes.batch}-image batches of {source}, {sizes.clinicians} clinicians, nice {values}")
+        say(f"{sizes.batch}-image batches of {source}, {sizes.clinicians} clinicians, {args.setting} {values}")
         runs: list[dict] = []
         for round_ in range(args.rounds):
-            for nice in values if round_ % 2 == 0 else values[::-1]:
-                runs.append(one_run(stack, nice=nice, archive=archive, clinicians=sizes.clinicians, warm=small[0]))
+            for value in values if round_ % 2 == 0 else values[::-1]:
+                runs.append(
+                    one_run(stack, setting=args.setting, value=value, archive=archive, clinicians=sizes.clinicians,
+                            warm=small[0])
+                )  # fmt: skip
                 say(f"round {round_ + 1}, {line(runs[-1])}")
 
     print(f"\nmedian of {args.rounds} rounds:")
-    for nice in values:
-        mine = [r for r in runs if r["nice"] == nice]
-        median = {k: statistics.median(r[k] for r in mine) for k in mine[0] if k != "nice"}
-        print("  " + line({"nice": nice, **median}) + f"; p95 per round {[round(r['p95_ms']) for r in mine]}")
+    for value in values:
+        mine = [r for r in runs if r["value"] == value]
+        median = {k: statistics.median(r[k] for r in mine) for k in mine[0] if k != "value"}
+        print(
+            f"  {args.setting}="
+            + line({"value": value, **median})
+            + f"; p95 per round {[round(r['p95_ms']) for r in mine]}"
+        )
 
 
 if __name__ == "__main__":

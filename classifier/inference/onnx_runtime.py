@@ -21,6 +21,17 @@ ONNX_CAM_WEIGHTS_KEY = "naevus_cam_weights"
 ONNX_OUTPUTS = ("logits", "features", "embedding")
 
 
+def spin_wait() -> bool:
+    """Whether ONNX Runtime's threads spin-wait for work (its default) instead of sleeping.
+
+    Off unless NAEVUS_ONNX_SPIN_WAIT=1. Between a worker's model batches (decoding the next images,
+    heatmaps, storing results) spinning threads burnt the cores the decode thread and the web needed: on 2
+    cores with it off a worker spent 23–24 CPU ms per 600×450 image instead of 31–35, and a 2,000-image
+    batch ran at 41–47 img/s instead of 35–37 (`bench/run_all.py --only pipeline`, two runs each, 1 Dec
+    2026). A machine with cores to spare for one back-to-back model may turn it on."""
+    return os.environ.get("NAEVUS_ONNX_SPIN_WAIT", "0") == "1"
+
+
 class Predictor(Protocol):
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
@@ -59,6 +70,7 @@ class OnnxPredictor:
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait() else "0")
             if self.threads:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1

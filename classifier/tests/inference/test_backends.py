@@ -111,3 +111,19 @@ def test_the_cuda_predictor_with_autocast_stays_close_to_fp32(exported):
     logits, cam, _ = TorchPredictor(copy.deepcopy(model), device="cuda", melanoma_index=0).predict(_batch(4))
     assert np.abs(logits - reference_logits).max() < 5e-2
     assert np.corrcoef(cam.ravel(), reference_cam.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "0"), ("0", "0"), ("1", "1")])
+def test_onnx_runtime_threads_sleep_between_batches_unless_spinning_is_asked_for(exported, monkeypatch, env, expected):
+    # Spinning threads burnt the cores a worker decodes on between its model batches (onnx_runtime.spin_wait);
+    # the CPU it saves is measured in bench/pipeline.py, not here.
+    if env is None:
+        monkeypatch.delenv("NAEVUS_ONNX_SPIN_WAIT", raising=False)
+    else:
+        monkeypatch.setenv("NAEVUS_ONNX_SPIN_WAIT", env)
+    model, path = exported
+    predictor = OnnxPredictor(path, class_weights=model.classifier.weight.detach().numpy(), melanoma_index=0)
+    predictor.predict(_batch(1))
+
+    options = predictor._get_session().get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
