@@ -255,6 +255,27 @@ class Clinician(threading.Thread):
                     self.timed(f"/predictions/{self.rng.choice(predictions)}/")
 
 
+def batch_while_browsing(api: Api, archive: bytes, *, clinicians: int) -> tuple[dict, list[Clinician]]:
+    """Runs the batch while `clinicians` browse; returns the batch's timings (with `upload_start`, the
+    perf_counter() at its upload's start) and the clinicians, with what each of them measured."""
+    stop = threading.Event()
+    browsing = [Clinician(api.clone(), stop, seed=i) for i in range(clinicians)]
+    for c in browsing:
+        # gunicorn closes an idle keep-alive connection after 2 s, less than a clinician's think time,
+        # and reusing one races that close; a browser retries such a request, requests does not.
+        c.api.s.headers["Connection"] = "close"
+    for c in browsing:
+        c.start()
+    try:
+        upload_start = time.perf_counter()
+        loaded = api.run_batch(archive, poll_s=0.5)
+    finally:
+        stop.set()
+        for c in browsing:
+            c.join(timeout=40)
+    return {**loaded, "upload_start": upload_start}, browsing
+
+
 def latency_figure(figure: str, big: list[float], small: list[float], *, note: str, data: dict) -> Figure:
     """One endpoint's p95 on the large clinic against the 100-patient clinic, against the 50 ms target."""
     p95, base95 = percentile(big, 95), percentile(small, 95)
@@ -358,20 +379,7 @@ def run(stack: Stack, api: Api, *, clinic, user, small_images: list[bytes], size
     archive = zip_of([small_images[i % len(small_images)] for i in range(sizes.batch)])
     alone = api.run_batch(archive, poll_s=0.5)
     say(f"the same batch with {sizes.clinicians} clinicians browsing…")
-    stop = threading.Event()
-    clinicians = [Clinician(api.clone(), stop, seed=i) for i in range(sizes.clinicians)]
-    for c in clinicians:
-        # gunicorn closes an idle keep-alive connection after 2 s, less than a clinician's think time,
-        # and reusing one races that close; a browser retries such a request, requests does not.
-        c.api.s.headers["Connection"] = "close"
-    for c in clinicians:
-        c.start()
-    try:
-        loaded = api.run_batch(archive, poll_s=0.5)
-    finally:
-        stop.set()
-        for c in clinicians:
-            c.join(timeout=40)
+    loaded, clinicians = batch_while_browsing(api, archive, clinicians=sizes.clinicians)
     latencies = [x for c in clinicians for x in c.latencies]
     errors = [e for c in clinicians for e in c.errors]
     unloaded = big["list"] + big["history"]

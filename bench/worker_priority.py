@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -40,21 +39,11 @@ def one_run(stack: Stack, *, setting: str, value: str, archive: bytes, clinician
     api = Api(stack.base_url).login()
     api.run_batch(zip_of([warm]), poll_s=0.2)  # loads the model in the pool process
     alone = api.run_batch(archive, poll_s=0.5)
-    stop = threading.Event()
-    browsing = [api_load.Clinician(api.clone(), stop, seed=i) for i in range(clinicians)]
-    for c in browsing:
-        c.api.s.headers["Connection"] = "close"  # as api_load.run: gunicorn's keep-alive is shorter than a think
-        c.start()
-    try:
-        upload_start = time.perf_counter()
-        loaded = api.run_batch(archive, poll_s=0.5)
-    finally:
-        stop.set()
-        for c in browsing:
-            c.join(timeout=40)
+    loaded, browsing = api_load.batch_while_browsing(api, archive, clinicians=clinicians)
     latencies = [x for c in browsing for x in c.latencies]
     # The upload request validates and stores every file of the zip in one web process while the worker
     # already analyses the first ones; after it answers, only the worker and the clinicians are left.
+    upload_start = loaded["upload_start"]
     upload_end = upload_start + loaded["upload_s"]
     timed = [(t, x) for c in browsing for t, x in zip(c.started, c.latencies, strict=True)]
     during = [x for t, x in timed if upload_start <= t < upload_end]
