@@ -58,6 +58,8 @@ def worker_progress_record(*, node: str, queues: list[str], at: float | None = N
 def worker_progress_forget(*, node: str) -> None:
     try:
         with _app().pool.acquire(block=True, timeout=2) as conn:
+            if conn.transport.driver_type != "redis":
+                return  # the embedded run's filesystem broker: nothing was recorded
             conn.default_channel.client.delete(f"{KEY_PREFIX}{node}")
     except Exception as exc:  # noqa: BLE001 — a record left behind is reported, never harmful
         logger.warning("worker %s: progress record not removed (%s)", node, type(exc).__name__)

@@ -79,3 +79,32 @@ def test_no_recorded_worker_is_a_cannot_tell_and_a_clean_shutdown_removes_the_re
     with pytest.raises(CommandError, match="no worker has recorded progress") as cannot_tell:
         _check()
     assert cannot_tell.value.returncode == 2
+
+
+def test_the_embedded_runs_filesystem_broker_records_nothing_and_a_shutdown_says_nothing(monkeypatch, tmp_path, caplog):
+    # `make run`'s broker has no place for the record; a worker's shutdown used to log "progress record not
+    # removed (AttributeError)" there every time.
+    from celery import Celery
+
+    from portal.core import worker_liveness
+
+    folders = {name: tmp_path / name for name in ("out", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery lets it override any broker it is given
+    embedded = Celery("embedded", broker="filesystem://")
+    embedded.conf.broker_transport_options = {
+        "data_folder_in": str(folders["out"]),
+        "data_folder_out": str(folders["out"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+    }
+    monkeypatch.setattr(worker_liveness, "_app", lambda: embedded)
+
+    with caplog.at_level("WARNING", logger=worker_liveness.__name__):
+        worker_progress_record(node=NODE, queues=["inference"])
+        worker_progress_forget(node=NODE)
+
+    with embedded.pool.acquire(block=True, timeout=2) as conn:
+        assert conn.transport.driver_type == "filesystem"
+    assert [r.getMessage() for r in caplog.records if r.name == worker_liveness.__name__] == []
