@@ -182,7 +182,7 @@ class CpuAccount:
 
     def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self.groups = groups
-        self.before: dict[int, float] = {}
+        self.before: dict[str, dict[int, float]] = {}
 
     def _snapshot(self) -> dict[str, dict[int, float]]:
         return {name: {pid: cpu_seconds([pid]) for pid in pids()} for name, pids in self.groups.items()}

@@ -1,10 +1,11 @@
-"""A worker's CPU priority below the web's, so that a clinician's click is not queued behind a batch.
+"""A worker's CPU priority below the web's, so that a clinician's click waits less behind a batch.
 
 On a host where web and workers share the cores (`make run`, the Procfile, one small server), a
 500-image batch keeps the inference worker busy for minutes; at equal priority Linux gives it half the
 CPU while clinicians browse, and their requests wait for it. With the worker at a higher nice value the
 scheduler runs a web request first whenever both want a core; when nobody browses the worker still gets
-every idle cycle, so a batch alone runs as fast (`bench/worker_priority.py` measures both, interleaved).
+every idle cycle (`bench/worker_priority.py` measures both, interleaved: the batch alone showed no
+consistent difference).
 
 Two Linux details decide whether a nice value has any effect:
 - **Autogroups** (`/proc/sys/kernel/sched_autogroup_enabled`, on by default on most distributions):
@@ -32,7 +33,7 @@ AUTOGROUP = Path("/proc/self/autogroup")
 @dataclass(frozen=True)
 class CpuPriority:
     nice: int
-    autogroup_nice: int | None  # None: autogroups are off, or the session holds more than this process
+    autogroup_nice: int | None  # None: autogroups are off, or the session is not the worker's own
 
     def describe(self) -> str:
         group = "left alone" if self.autogroup_nice is None else str(self.autogroup_nice)
