@@ -98,7 +98,7 @@ def prepare(cfg: TrainConfig, runtime: Runtime) -> Prepared:
     # Same seed on every rank: identical initial heads (DDP would broadcast them anyway) and reruns.
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes=len(names), init=cfg.init)
-    # Pretrained weights expect the input scaling they were trained with (Lite0: mean = std = 0.5).
+    # Pretrained weights expect the input scaling they were trained with (TF EfficientNet-Lite: mean = std = 0.5).
     pretrained = getattr(model, "pretrained_cfg", {}) or {}
     preprocess = Preprocess(
         img_size=cfg.img_size,

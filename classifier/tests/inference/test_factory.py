@@ -20,20 +20,25 @@ def lite0_source():
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def test_offline_lite0_weights_fill_every_tensor_of_the_timm_model(lite0_source):
-    model = timm.create_model("tf_efficientnet_lite0", num_classes=1000)
-    consumed = load_state_dict_in_order(model, lite0_source)
+LITES = ["tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"]
+
+
+def test_offline_weights_exist_for_lite0_to_lite2():
+    assert sorted(OFFLINE_IMAGENET_WEIGHTS) == LITES
+
+
+@pytest.mark.parametrize("arch", LITES)
+def test_offline_weights_fill_every_tensor_of_the_timm_model_and_recognise_a_real_photo(arch, photo):
+    source = torch.load(OFFLINE_IMAGENET_WEIGHTS[arch](), map_location="cpu", weights_only=True)
+    model = timm.create_model(arch, num_classes=1000)
+    consumed = load_state_dict_in_order(model, source)
     target = model.state_dict()
-    assert consumed == len(lite0_source) == len(target)
-    for source_tensor, model_tensor in zip(lite0_source.values(), target.values()):
+    assert consumed == len(source) == len(target)
+    for source_tensor, model_tensor in zip(source.values(), target.values()):
         assert torch.equal(source_tensor, model_tensor)
-
-
-def test_offline_lite0_weights_recognise_a_real_photo(photo, lite0_source):
-    model = timm.create_model("tf_efficientnet_lite0", num_classes=1000)
-    load_state_dict_in_order(model, lite0_source)
     # The TF-Lite weights were trained on inputs scaled to [-1, 1].
-    pre = Preprocess(img_size=224, mean=(0.5,) * 3, std=(0.5,) * 3, color_constancy=None)
+    size = model.pretrained_cfg["input_size"][-1]
+    pre = Preprocess(img_size=size, mean=(0.5,) * 3, std=(0.5,) * 3, color_constancy=None)
     with torch.no_grad():
         probs = model.eval()(torch.from_numpy(pre(photo))[None]).softmax(-1)[0]
     top5 = {int(i) for i in probs.topk(5).indices}
